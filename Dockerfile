@@ -1,0 +1,30 @@
+# The prediction service image: `docker build -t credit-risk-service .` (docker-compose.yml builds it).
+# Dependencies are installed in their own layer from pyproject.toml, so editing code does not
+# reinstall onnxruntime; the app runs as an unprivileged user from a virtualenv.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+ && pip install -r /tmp/requirements.txt
+COPY . .
+# The installed package must carry the bundled model (package data), checked outside /src.
+RUN pip install --no-deps . \
+ && cd / && python -c "import service.config as c; assert c.DEFAULT_MODEL_PATH.is_file(), c.DEFAULT_MODEL_PATH"
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TELEMETRY_DIR=/tmp/telemetry
+WORKDIR /tmp
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2)"]
+CMD ["python", "-m", "service", "--host", "0.0.0.0", "--port", "8000"]

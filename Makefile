@@ -1,0 +1,40 @@
+# Two commands matter: `make run` and `make test`. Both create the venv and install what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: run test install dev unit e2e stack stack-down bench simulate-load simulate-quick model lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+dev: $(DEV_STAMP)
+
+## Serve the bundled model on 127.0.0.1:8000 with the embedded telemetry default.
+run: install
+	$(PY) -m service --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+
+## The whole test suite: unit, wire, config and real-stack end-to-end tests.
+test: dev
+	bash scripts/test-prereqs.sh
+	$(PY) -m pytest
+
+## Regenerate the bundled model and its card (byte-for-byte reproducible).
+model: dev
+	$(PY) scripts/train_model.py
+
+clean:
+	rm -rf $(VENV) telemetry .pytest_cache

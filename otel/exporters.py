@@ -1,0 +1,84 @@
+"""Which exporter each signal gets: OTLP when an endpoint is configured, else the embedded default.
+
+The OTLP exporters get no endpoint arguments so that they read every ``OTEL_EXPORTER_OTLP_*``
+variable (endpoint, headers, timeout, certificate, compression) themselves; they do get the meter
+provider, for their own ``otel.sdk.exporter.*`` metrics (exported, failed, in flight).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from otel.files import JsonLinesLogExporter, JsonLinesSpanExporter, RotatingJsonLines
+
+
+class FileSink:
+    """Lazily opened JSON-lines files of the embedded default, one per signal."""
+
+    def __init__(self, directory: Path, max_bytes: int, backups: int) -> None:
+        self.directory, self.max_bytes, self.backups = directory, max_bytes, backups
+
+    def file(self, name: str) -> RotatingJsonLines:
+        return RotatingJsonLines(self.directory / name, self.max_bytes, self.backups)
+
+
+def _otlp_protocol(env: Mapping[str, str], signal: str) -> str | None:
+    """The OTLP protocol for ``signal``, or None when no endpoint is configured for it."""
+    if not (env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        return None
+    protocol = env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    if protocol not in ("grpc", "http/protobuf"):
+        raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: use grpc or http/protobuf")
+    return protocol
+
+
+def _off(env: Mapping[str, str], signal: str) -> bool:
+    return env.get(f"OTEL_{signal}_EXPORTER", "").strip().lower() == "none"
+
+
+def span_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = None) -> tuple[Any, str]:
+    if _off(env, "TRACES"):
+        return None, "none"
+    protocol = _otlp_protocol(env, "TRACES")
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+
+        return GrpcSpans(meter_provider=meter_provider), "otlp/grpc"
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+
+        return HttpSpans(meter_provider=meter_provider), "otlp/http"
+    return JsonLinesSpanExporter(sink.file("traces.jsonl")), f"file:{sink.directory / 'traces.jsonl'}"
+
+
+def log_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = None) -> tuple[Any, str]:
+    if _off(env, "LOGS"):
+        return None, "none"
+    protocol = _otlp_protocol(env, "LOGS")
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
+
+        return GrpcLogs(meter_provider=meter_provider), "otlp/grpc"
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+
+        return HttpLogs(meter_provider=meter_provider), "otlp/http"
+    return JsonLinesLogExporter(sink.file("logs.jsonl")), f"file:{sink.directory / 'logs.jsonl'}"
+
+
+def metric_exporter(env: Mapping[str, str]) -> tuple[Any, str]:
+    """OTLP metrics when configured; the Prometheus ``/metrics`` reader is added by the caller either way."""
+    if _off(env, "METRICS"):
+        return None, "prometheus"
+    protocol = _otlp_protocol(env, "METRICS")
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
+
+        return GrpcMetrics(), "otlp/grpc+prometheus"
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
+
+        return HttpMetrics(), "otlp/http+prometheus"
+    return None, "prometheus"

@@ -1,0 +1,237 @@
+"""Pre-aggregated instruments for the request path, merged into the SDK's collections.
+
+Why: an SDK ``Histogram.record`` costs 4-8 µs (attribute hashing, view matching, once per reader).
+A request records about ten measurements, which alone is more than the 10% overhead budget of a
+~300 µs request. These instruments resolve their attribute set once (``point(...)`` returns a
+bound handle), then a record is a bisect, a lock and three additions (well under 1 µs), and a
+whole batch of scores is one numpy ``searchsorted``/``bincount``.
+
+At each collection the SDK reader still does the exporting: ``attach(reader, registry)`` wraps
+the reader so the pre-aggregated points are appended to the ``MetricsData`` it is about to
+receive, under the same resource and a scope of their own. Semantics match the SDK defaults:
+cumulative temporality, explicit buckets with ``(lower, upper]`` bounds, min/max, and one
+exemplar per bucket (the latest) for measurements taken while a sampled span was current.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from time import time_ns
+from typing import Any
+
+import numpy as np
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricReader,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext
+from opentelemetry.util.types import AttributeValue
+
+Attributes = Mapping[str, AttributeValue]
+
+
+class HistogramPoint:
+    """One attribute set of a histogram; ``record`` is safe from any thread."""
+
+    __slots__ = ("attributes", "_bounds", "_counts", "_sum", "_count", "_min", "_max", "_exemplars", "_lock")
+
+    def __init__(self, attributes: Attributes, bounds: Sequence[float]) -> None:
+        self.attributes = dict(attributes)
+        self._bounds = list(bounds)
+        self._counts = [0] * (len(bounds) + 1)
+        self._sum = 0.0
+        self._count = 0
+        self._min = float("inf")
+        self._max = float("-inf")
+        self._exemplars: list[tuple[float, int, int, int] | None] = [None] * (len(bounds) + 1)
+        self._lock = threading.Lock()
+
+    def record(self, value: float, sampled: SpanContext | None = None) -> None:
+        """Add one value; ``sampled`` is the current span's context when its trace is sampled."""
+        index = bisect_left(self._bounds, value)
+        with self._lock:
+            self._counts[index] += 1
+            self._sum += value
+            self._count += 1
+            if value < self._min:
+                self._min = value
+            if value > self._max:
+                self._max = value
+            if sampled is not None:
+                self._exemplars[index] = (value, time_ns(), sampled.trace_id, sampled.span_id)
+
+    def record_many(self, values: np.ndarray) -> None:
+        """Add a whole array in one step (a 1000-row batch of scores costs microseconds)."""
+        if values.size == 0:
+            return
+        counts = np.bincount(np.searchsorted(self._bounds, values, side="left"), minlength=len(self._counts))
+        low, high, total = float(values.min()), float(values.max()), float(values.sum())
+        with self._lock:
+            self._counts = [a + int(b) for a, b in zip(self._counts, counts, strict=True)]
+            self._sum += total
+            self._count += int(values.size)
+            self._min = min(self._min, low)
+            self._max = max(self._max, high)
+
+    def snapshot(self, start_ns: int, now_ns: int) -> HistogramDataPoint | None:
+        with self._lock:
+            if self._count == 0:
+                return None
+            counts, total, count, low, high = tuple(self._counts), self._sum, self._count, self._min, self._max
+            exemplars = [e for e in self._exemplars if e is not None]
+        return HistogramDataPoint(
+            attributes=self.attributes,
+            start_time_unix_nano=start_ns,
+            time_unix_nano=now_ns,
+            count=count,
+            sum=total,
+            bucket_counts=counts,
+            explicit_bounds=tuple(self._bounds),
+            min=low,
+            max=high,
+            exemplars=[Exemplar({}, value, at, span_id, trace_id) for value, at, trace_id, span_id in exemplars],
+        )
+
+
+class SumPoint:
+    """One attribute set of a counter or up-down counter."""
+
+    __slots__ = ("attributes", "_value", "_lock")
+
+    def __init__(self, attributes: Attributes) -> None:
+        self.attributes = dict(attributes)
+        self._value: int | float = 0
+        self._lock = threading.Lock()
+
+    def add(self, amount: int | float) -> None:
+        with self._lock:
+            self._value += amount
+
+    def snapshot(self, start_ns: int, now_ns: int) -> NumberDataPoint | None:
+        with self._lock:
+            value = self._value
+        return NumberDataPoint(attributes=self.attributes, start_time_unix_nano=start_ns, time_unix_nano=now_ns, value=value)
+
+
+class _Instrument:
+    def __init__(self, name: str, unit: str, description: str, make_point: Callable[[Attributes], Any]) -> None:
+        self.name, self.unit, self.description = name, unit, description
+        self._make_point = make_point
+        self._points: dict[frozenset[tuple[str, AttributeValue]], Any] = {}
+        self._lock = threading.Lock()
+
+    def point(self, attributes: Attributes | None = None) -> Any:
+        """The bound handle of ``attributes``; resolve it once and keep it (bounded cardinality)."""
+        key = frozenset((attributes or {}).items())
+        found = self._points.get(key)
+        if found is None:
+            with self._lock:
+                found = self._points.setdefault(key, self._make_point(attributes or {}))
+        return found
+
+    def snapshots(self, start_ns: int, now_ns: int) -> list[Any]:
+        return [s for s in (p.snapshot(start_ns, now_ns) for p in list(self._points.values())) if s is not None]
+
+
+class FastHistogram(_Instrument):
+    def __init__(self, name: str, unit: str, description: str, bounds: Sequence[float]) -> None:
+        super().__init__(name, unit, description, lambda attributes: HistogramPoint(attributes, bounds))
+
+    def point(self, attributes: Attributes | None = None) -> HistogramPoint:
+        return super().point(attributes)  # type: ignore[no-any-return]
+
+    def metric(self, start_ns: int, now_ns: int) -> Metric | None:
+        points = self.snapshots(start_ns, now_ns)
+        if not points:
+            return None
+        data = Histogram(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE)
+        return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
+
+
+class FastSum(_Instrument):
+    def __init__(self, name: str, unit: str, description: str, monotonic: bool) -> None:
+        super().__init__(name, unit, description, SumPoint)
+        self.monotonic = monotonic
+
+    def point(self, attributes: Attributes | None = None) -> SumPoint:
+        return super().point(attributes)  # type: ignore[no-any-return]
+
+    def metric(self, start_ns: int, now_ns: int) -> Metric | None:
+        points = self.snapshots(start_ns, now_ns)
+        if not points:
+            return None
+        data = Sum(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=self.monotonic)
+        return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
+
+
+class FastMetrics:
+    """The registry of one process's pre-aggregated instruments."""
+
+    def __init__(self, scope_name: str, resource: Resource) -> None:
+        self.scope = InstrumentationScope(scope_name)
+        self.resource = resource
+        self.start_ns = time_ns()
+        self._instruments: dict[str, FastHistogram | FastSum] = {}
+
+    def histogram(self, name: str, unit: str, description: str, bounds: Sequence[float]) -> FastHistogram:
+        return self._register(FastHistogram(name, unit, description, bounds))  # type: ignore[return-value]
+
+    def counter(self, name: str, unit: str, description: str) -> FastSum:
+        return self._register(FastSum(name, unit, description, monotonic=True))  # type: ignore[return-value]
+
+    def up_down_counter(self, name: str, unit: str, description: str) -> FastSum:
+        return self._register(FastSum(name, unit, description, monotonic=False))  # type: ignore[return-value]
+
+    def _register(self, instrument: FastHistogram | FastSum) -> FastHistogram | FastSum:
+        return self._instruments.setdefault(instrument.name, instrument)
+
+    def metrics(self) -> list[Metric]:
+        now = time_ns()
+        return [m for m in (i.metric(self.start_ns, now) for i in list(self._instruments.values())) if m is not None]
+
+    def merge_into(self, data: MetricsData | None) -> MetricsData:
+        """``data`` plus our points, under our resource; joined to an SDK scope of the same name.
+
+        (Exporters group by scope, so a second scope with the same name would shadow the first.)
+        """
+        extra = self.metrics()
+        if not extra:
+            return data if data is not None else MetricsData(resource_metrics=[])
+        resource_metrics = list(data.resource_metrics) if data is not None else []
+        if not resource_metrics:
+            scope = ScopeMetrics(scope=self.scope, metrics=extra, schema_url="")
+            return MetricsData(resource_metrics=[ResourceMetrics(resource=self.resource, scope_metrics=[scope], schema_url="")])
+        first = resource_metrics[0]
+        scopes = list(first.scope_metrics)
+        same = next((i for i, s in enumerate(scopes) if s.scope.name == self.scope.name), None)
+        if same is None:
+            scopes.append(ScopeMetrics(scope=self.scope, metrics=extra, schema_url=""))
+        else:
+            scopes[same] = replace(scopes[same], metrics=[*scopes[same].metrics, *extra])
+        resource_metrics[0] = replace(first, scope_metrics=scopes)
+        return MetricsData(resource_metrics=resource_metrics)
+
+
+def attach(reader: MetricReader, registry: FastMetrics) -> MetricReader:
+    """Make ``reader`` deliver ``registry``'s points with every collection it receives."""
+    receive = reader._receive_metrics
+
+    def receive_with_fast_metrics(metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        receive(registry.merge_into(metrics_data), timeout_millis=timeout_millis, **kwargs)
+
+    reader._receive_metrics = receive_with_fast_metrics  # type: ignore[method-assign]
+    return reader

@@ -1,0 +1,251 @@
+"""The HTTP server span and everything else a request needs, in one pure-ASGI middleware.
+
+Usage::
+
+    app = FastAPI(telemetry=telemetry.fastapi_config())   # FastAPI's own telemetry stays off
+    recorder = instrument_app(app, telemetry, excluded_paths={"/health/live"})
+
+Per request it continues the caller's W3C ``traceparent``/``baggage``, opens the one SERVER span
+(``POST /predict``, HTTP semantic-convention attributes), answers with ``traceresponse:
+00-<trace-id>-<span-id>-<flags>``, records ``http.server.request.duration`` and
+``http.server.active_requests``, runs request hooks (the profiler) while the span is still open,
+and writes the per-request performance record as one log line keyed by the trace id.
+
+Why not FastAPI's native telemetry or ``opentelemetry-instrumentation-fastapi``: both do this
+generically and measured about 100 µs of CPU per *unsampled* request here, a third of a whole
+bare request (BENCHMARKS.md). This path does the minimum for unsampled requests (a sampling
+decision, a context attach, two pre-aggregated metric records) and the full attribute work only for
+sampled ones. If another instrumentation already opened a server span around this app, that span is
+reused, so a request never has two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from time import perf_counter_ns
+from typing import Any, Protocol
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util.types import AttributeValue
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, LATENCY_BUCKETS_S
+from otel.setup import Telemetry
+from otel.stages import RequestState, StageRecorder, _current_request
+
+REQUEST_LOGGER = "otel_ml.request"
+_PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+
+
+class RequestHook(Protocol):
+    """Acts at the start of a request and just before its last body chunk is sent."""
+
+    def on_request_start(self, request: RequestState) -> None: ...
+
+    def on_response_end(self, request: RequestState, status_code: int) -> None: ...
+
+
+def traceresponse(span: trace.Span) -> bytes | None:
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}".encode()
+
+
+class TelemetryMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        recorder: StageRecorder,
+        excluded_paths: Iterable[str] = (),
+        log_attributes: Mapping[str, AttributeValue] | None = None,
+        request_log: str = "sampled",
+        slow_ms: float = 0.0,
+    ) -> None:
+        self.app = app
+        self.recorder = recorder
+        self.tracer = recorder.tracer
+        self.excluded_paths = frozenset(excluded_paths)
+        self.log_attributes = dict(log_attributes or {})
+        self.request_log = request_log
+        self.slow_ns = int(slow_ms * 1e6) if slow_ms > 0 else None
+        self.logger = logging.getLogger(REQUEST_LOGGER)
+        fast = recorder.fast
+        self._duration = fast.histogram("http.server.request.duration", "s", "Duration of HTTP server requests.", LATENCY_BUCKETS_S)
+        self._active = fast.up_down_counter("http.server.active_requests", "{request}", "Number of active HTTP server requests.")
+        self._duration_points: dict[tuple[str, str | None, int, str | None], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.excluded_paths:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
+        active = self._active.point({HTTP_METHOD: method, "url.scheme": scope.get("scheme", "http")})
+        active.add(1)
+        outer = trace.get_current_span()
+        owns_span = not (outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER)
+        token = None
+        if owns_span:
+            parent = _extract(scope["headers"])
+            span = self.tracer.start_span(method if method != "_OTHER" else "HTTP", context=parent, kind=SpanKind.SERVER)
+            token = context.attach(trace.set_span_in_context(span, parent))
+        else:
+            span = outer
+        sampled = span.is_recording()
+        if sampled and owns_span:
+            span.set_attributes(_request_attributes(scope, method))
+        request = RequestState(self.recorder, span, sampled=sampled)
+        header = traceresponse(span)
+        status_code = 500
+        error_type: str | None = None
+        hooks = self.recorder.request_hooks
+        if hooks:
+            _call_hooks(hooks, "on_request_start", request)
+
+        async def send_with_telemetry(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                if header is not None:
+                    message["headers"] = [*message.get("headers", ()), (b"traceresponse", header)]
+            elif hooks and message["type"] == "http.response.body" and not message.get("more_body", False):
+                _call_hooks(hooks, "on_response_end", request, status_code)
+            await send(message)
+
+        request_token = _current_request.set(request)
+        try:
+            await self.app(scope, receive, send_with_telemetry)
+        except BaseException as exc:
+            error_type = type(exc).__qualname__
+            if sampled:
+                span.record_exception(exc)
+            raise
+        finally:
+            _current_request.reset(request_token)
+            elapsed_ns = perf_counter_ns() - request.start_ns
+            route = getattr(scope.get("route"), "path", None)
+            if error_type is None and status_code >= 500:
+                error_type = str(status_code)
+            self._record_duration(method, route, status_code, error_type, elapsed_ns, span if sampled else None)
+            active.add(-1)
+            if owns_span:
+                if sampled:
+                    _finish_span(span, method, route, status_code, error_type)
+                span.end()
+            if self._should_log(sampled, status_code, elapsed_ns):
+                self._log(scope, method, route, request, status_code, elapsed_ns)
+            if token is not None:
+                context.detach(token)
+
+    def _record_duration(
+        self, method: str, route: str | None, status: int, error_type: str | None, elapsed_ns: int, span: trace.Span | None
+    ) -> None:
+        key = (method, route, status, error_type)
+        point = self._duration_points.get(key)
+        if point is None:
+            attributes: dict[str, AttributeValue] = {HTTP_METHOD: method, HTTP_STATUS: status}
+            if route is not None:
+                attributes[HTTP_ROUTE] = route
+            if error_type is not None:
+                attributes[ERROR_TYPE] = error_type
+            point = self._duration_points.setdefault(key, self._duration.point(attributes))
+        point.record(elapsed_ns / 1e9, span.get_span_context() if span is not None else None)
+
+    def _should_log(self, sampled: bool, status_code: int, elapsed_ns: int) -> bool:
+        mode = self.request_log
+        if mode == "all":
+            return True
+        if mode == "off":
+            return False
+        return sampled or status_code >= 500 or (self.slow_ns is not None and elapsed_ns > self.slow_ns)
+
+    def _log(self, scope: Scope, method: str, route: str | None, request: RequestState, status_code: int, elapsed_ns: int) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        latency_ms = elapsed_ns / 1e6
+        attributes: dict[str, Any] = {
+            HTTP_METHOD: method,
+            HTTP_STATUS: status_code,
+            "latency_ms": round(latency_ms, 3),
+            **self.log_attributes,
+            **{f"stage_ms.{name}": round(ms, 3) for name, ms in request.stage_ms.items()},
+            **request.log_attributes,
+        }
+        if route is not None:
+            attributes[HTTP_ROUTE] = route
+        self.logger.info("%s %s %d %.2fms", method, route or "<unmatched>", status_code, latency_ms, extra=attributes)
+
+
+def _extract(headers: Sequence[tuple[bytes, bytes]]) -> context.Context | None:
+    """The caller's context, parsed only when it sent propagation headers (most calls cost nothing)."""
+    carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name in _PROPAGATION_HEADERS}
+    return propagate.extract(carrier) if carrier else None
+
+
+def _request_attributes(scope: Scope, method: str) -> dict[str, AttributeValue]:
+    """HTTP server semantic-convention attributes; built only for sampled requests."""
+    attributes: dict[str, AttributeValue] = {
+        HTTP_METHOD: method,
+        "url.scheme": scope.get("scheme", "http"),
+        "url.path": scope["path"],
+        "network.protocol.version": scope.get("http_version", "1.1"),
+    }
+    if method == "_OTHER":
+        attributes["http.request.method_original"] = scope["method"]
+    server = scope.get("server")
+    if server:
+        attributes["server.address"], attributes["server.port"] = server[0], server[1]
+    client = scope.get("client")
+    if client:
+        attributes["client.address"] = client[0]
+    return attributes
+
+
+def _finish_span(span: trace.Span, method: str, route: str | None, status_code: int, error_type: str | None) -> None:
+    span.set_attribute(HTTP_STATUS, status_code)
+    if route is not None:
+        span.set_attribute(HTTP_ROUTE, route)
+        span.update_name(f"{method if method != '_OTHER' else 'HTTP'} {route}")
+    if error_type is not None:
+        span.set_attribute(ERROR_TYPE, error_type)
+        span.set_status(StatusCode.ERROR)
+
+
+def _call_hooks(hooks: Sequence[RequestHook], method: str, *args: Any) -> None:
+    for hook in hooks:
+        try:
+            getattr(hook, method)(*args)
+        except Exception:  # a hook (the profiler) must never break the request
+            logging.getLogger(__name__).debug("request hook %s.%s failed", type(hook).__name__, method, exc_info=True)
+
+
+def instrument_app(
+    app: Any,
+    telemetry: Telemetry,
+    *,
+    excluded_paths: Iterable[str] = (),
+    span_attributes: Mapping[str, AttributeValue] | None = None,
+    request_log: str = "sampled",
+    slow_ms: float = 0.0,
+) -> StageRecorder | None:
+    """Add the server span, stage recording, ``traceresponse`` and request records to ``app``.
+
+    Returns the ``StageRecorder`` (request hooks and stage observers register on it), or None
+    when telemetry is disabled, in which case nothing is added at all. ``request_log`` is ``all``,
+    ``off`` or ``sampled`` (sampled traces, 5xx answers and requests slower than ``slow_ms``).
+    """
+    if not telemetry.enabled:
+        return None
+    recorder = StageRecorder(telemetry, span_attributes)
+    app.add_middleware(
+        TelemetryMiddleware,
+        recorder=recorder,
+        excluded_paths=excluded_paths,
+        log_attributes=span_attributes,
+        request_log=request_log,
+        slow_ms=slow_ms,
+    )
+    return recorder

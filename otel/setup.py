@@ -1,0 +1,216 @@
+"""Telemetry providers built from the standard ``OTEL_*`` environment.
+
+Usage::
+
+    telemetry = setup_telemetry({"service.version": "1.2.0"}, default_service_name="my-api")
+    app = FastAPI(telemetry=telemetry.fastapi_config())   # keeps FastAPI's own telemetry off
+    instrument_app(app, telemetry)          # server span, stage spans, traceresponse, request log
+    ...
+    telemetry.shutdown()
+
+What is read from the environment, by the SDK itself wherever it can:
+
+* ``OTEL_SDK_DISABLED=true``: no providers at all; nothing telemetry-related runs per request.
+* ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``: merged into the resource.
+* ``OTEL_EXPORTER_OTLP[_TRACES|_METRICS|_LOGS]_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT,CERTIFICATE,COMPRESSION}``:
+  an endpoint switches that signal to OTLP (``grpc`` or ``http/protobuf``, the spec default);
+  without one the embedded default is used: metrics on ``/metrics``, traces and logs as OTLP/JSON
+  lines under ``telemetry_dir``. ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none`` turns a signal off.
+* ``OTEL_TRACES_SAMPLER[_ARG]``, ``OTEL_BSP_*``, ``OTEL_BLRP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``,
+  ``OTEL_METRICS_EXEMPLAR_FILTER``: passed through to the SDK untouched.
+
+Providers are created per process, so call this in each worker after fork (the app factory does).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import Sampler
+from prometheus_client import CollectorRegistry
+
+from otel.fastmetrics import FastMetrics, attach
+
+INSTRUMENTATION_NAME = "otel-ml"
+SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
+
+
+@dataclass(frozen=True)
+class TelemetryOverrides:
+    """Pipeline pieces that replace the environment's exporters (tests inject in-memory ones)."""
+
+    span_processors: Sequence[SpanProcessor] = ()
+    metric_readers: Sequence[MetricReader] = ()
+    log_processors: Sequence[LogRecordProcessor] = ()
+    sampler: Sampler | None = None
+    prometheus: bool = True  # also serve /metrics from these providers
+
+
+@dataclass
+class Telemetry:
+    """The providers of one process, plus what the request path needs from them."""
+
+    enabled: bool
+    resource: Resource = field(default_factory=Resource.get_empty)
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    logger_provider: LoggerProvider | None = None
+    prometheus_registry: CollectorRegistry | None = None
+    fast_metrics: FastMetrics | None = None
+    exporters: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tracer: trace.Tracer = (
+            self.tracer_provider.get_tracer(INSTRUMENTATION_NAME) if self.tracer_provider else trace.NoOpTracer()
+        )
+        self.meter: metrics.Meter = (
+            self.meter_provider.get_meter(INSTRUMENTATION_NAME) if self.meter_provider else metrics.NoOpMeter("noop")
+        )
+
+    @classmethod
+    def disabled(cls) -> Telemetry:
+        return cls(enabled=False)
+
+    @staticmethod
+    def fastapi_config() -> dict[str, Any]:
+        """Switch FastAPI's native telemetry off, even when global providers are set.
+
+        ``instrument_app`` makes the one HTTP server span instead (see ``otel.middleware`` for why);
+        with both on, a request would get two.
+        """
+        return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False, "auto_configure": False}
+
+    def force_flush(self, timeout_ms: int = 5000) -> None:
+        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
+            if provider is not None:
+                provider.force_flush(timeout_ms)
+
+    def shutdown(self, deadline_s: float | None = None) -> bool:
+        """Flush and stop all three signals; give up after ``deadline_s`` (a dead collector must not hang exit).
+
+        Returns whether shutdown finished in time.
+        """
+        if deadline_s is None:
+            deadline_s = export_timeout_s() + 1.0
+        providers = [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p is not None]
+
+        def stop_all() -> None:
+            for provider in providers:
+                try:
+                    provider.shutdown()
+                except Exception:  # a failing exporter must not keep the others from flushing
+                    pass
+
+        worker = threading.Thread(target=stop_all, name="otel-shutdown", daemon=True)
+        worker.start()
+        worker.join(deadline_s)
+        return not worker.is_alive()
+
+
+def export_timeout_s(env: Mapping[str, str] | None = None) -> float:
+    """``OTEL_EXPORTER_OTLP_TIMEOUT`` in seconds (the spec gives it in milliseconds; default 10 s)."""
+    env = os.environ if env is None else env
+    try:
+        return float(env.get("OTEL_EXPORTER_OTLP_TIMEOUT", "10000")) / 1000.0
+    except ValueError:
+        return 10.0
+
+
+def sdk_disabled(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def setup_telemetry(
+    resource_attributes: Mapping[str, Any],
+    *,
+    default_service_name: str,
+    telemetry_dir: Path = Path("telemetry"),
+    file_max_bytes: int = 50 * 1_048_576,
+    file_backups: int = 3,
+    overrides: TelemetryOverrides | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Telemetry:
+    """Build this process's providers; ``overrides`` (tests) replace the env-chosen exporters."""
+    env = os.environ if env is None else env
+    if sdk_disabled(env):
+        return Telemetry.disabled()
+    resource = _resource(resource_attributes, default_service_name)
+    exporters: dict[str, str] = {}
+    from otel import exporters as chosen  # imports exporter packages only when really exporting
+
+    readers: list[MetricReader] = list(overrides.metric_readers) if overrides else []
+    if overrides is None:
+        metric_exporter, exporters["metrics"] = chosen.metric_exporter(env)
+        if metric_exporter is not None:
+            readers.append(PeriodicExportingMetricReader(metric_exporter))
+    registry: CollectorRegistry | None = None
+    if overrides is None or overrides.prometheus:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+        registry = CollectorRegistry(auto_describe=True)
+        readers.append(PrometheusMetricReader(registry=registry))
+        exporters.setdefault("metrics", "prometheus")
+    fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource)
+    for reader in readers:
+        attach(reader, fast_metrics)
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+
+    # The SDK's own pipeline metrics (otel.sdk.processor.*, otel.sdk.exporter.*) count what is
+    # queued, exported, failed and dropped, so telemetry loss is never silent.
+    internal = env.get(SDK_INTERNAL_METRICS, "true").strip().lower() == "true"
+    os.environ.setdefault(SDK_INTERNAL_METRICS, "true" if internal else "false")
+    if overrides is not None:
+        span_processors, log_processors = list(overrides.span_processors), list(overrides.log_processors)
+        sampler = overrides.sampler
+    else:
+        sink = chosen.FileSink(telemetry_dir, file_max_bytes, file_backups)
+        span_exporter, exporters["traces"] = chosen.span_exporter(env, sink, meter_provider)
+        log_exporter, exporters["logs"] = chosen.log_exporter(env, sink, meter_provider)
+        span_processors = [BatchSpanProcessor(span_exporter, meter_provider=meter_provider)] if span_exporter else []
+        log_processors = [BatchLogRecordProcessor(log_exporter, meter_provider=meter_provider)] if log_exporter else []
+        sampler = None
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+    for processor in span_processors:
+        tracer_provider.add_span_processor(processor)
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    for log_processor in log_processors:
+        logger_provider.add_log_record_processor(log_processor)
+    return Telemetry(
+        enabled=True,
+        resource=resource,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider if log_processors else None,
+        prometheus_registry=registry,
+        fast_metrics=fast_metrics,
+        exporters=exporters,
+    )
+
+
+def _resource(attributes: Mapping[str, Any], default_service_name: str) -> Resource:
+    """Our attributes fill in whatever ``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME`` leave unset.
+
+    ``service.instance.id`` is new per call, i.e. per worker process, so workers never merge.
+    """
+    detected = Resource.create({})
+    merged: dict[str, Any] = {"service.instance.id": str(uuid.uuid4()), "deployment.environment.name": "local"}
+    merged.update({k: v for k, v in attributes.items() if v is not None})
+    merged.update(detected.attributes)
+    if str(merged.get("service.name", "")).startswith("unknown_service"):
+        merged["service.name"] = default_service_name
+    return Resource(merged, detected.schema_url)

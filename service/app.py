@@ -1,0 +1,156 @@
+"""``create_app(settings)`` builds the service; the lifespan loads and warms the model.
+
+Nothing heavy happens at import time. Telemetry is created per process inside ``create_app``
+(so each uvicorn worker gets its own providers and ``service.instance.id``), unless a test
+injects its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from otel.attributes import ML_FAULT_INJECTION, ML_MODEL_NAME, ML_MODEL_VERSION, SERVICE_VERSION
+from otel.instruments import MLInstruments, ProcessInstruments
+from otel.logs import configure_logging, remove_otel_bridge
+from otel.middleware import instrument_app
+from otel.profiling import ProfilerConfig, install_profiler
+from otel.setup import Telemetry, TelemetryOverrides, export_timeout_s, setup_telemetry
+from service import __version__
+from service.api.auth import ApiKeyGuard
+from service.api.routes import router
+from service.api.schemas import EXAMPLE_APPLICATION, batch_adapter, row_adapter
+from service.config import Settings
+from service.errors import InvalidRequest, ServiceError
+from service.pipeline.model import ModelCard, OnnxModel
+from service.pipeline.runner import Pipeline
+from service.pipeline.stages import build_features
+from service.state import ServiceState
+
+SERVICE_NAME = "credit-risk-service"
+UNTRACED_PATHS = ("/health/live", "/health/ready", "/metrics")
+log = logging.getLogger("service")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+    telemetry_overrides: TelemetryOverrides | None = None,
+) -> FastAPI:
+    settings = settings or Settings.from_env()
+    card = ModelCard.load(settings.model_card_path)
+    owns_telemetry = telemetry is None
+    if telemetry is None:
+        telemetry = setup_telemetry(
+            _resource_attributes(settings, card),
+            default_service_name=SERVICE_NAME,
+            telemetry_dir=settings.telemetry_dir,
+            file_max_bytes=settings.telemetry_file_max_bytes,
+            file_backups=settings.telemetry_file_backups,
+            overrides=telemetry_overrides,
+        )
+    untraced = frozenset(() if settings.trace_health_endpoints else UNTRACED_PATHS)
+    state = ServiceState(settings, card, telemetry, api_keys=ApiKeyGuard(settings.api_key_list, telemetry.fast_metrics))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(telemetry, settings.log_level, settings.log_format)
+        if settings.faults_enabled:
+            log.warning(
+                "fault injection is ON: FAULT_SLOW_FEATURE_MS=%s FAULT_ERROR_RATE=%s",
+                settings.fault_slow_feature_ms,
+                settings.fault_error_rate,
+            )
+        model = await run_in_threadpool(_load_and_warm, settings)
+        state.pipeline = Pipeline(model, settings, state.instruments)
+        if state.instruments is not None:
+            state.instruments.model_loaded = 1
+        log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.exporters or "disabled")
+        yield
+        if state.instruments is not None:
+            state.instruments.model_loaded = 0
+        state.pipeline = None
+        if owns_telemetry:
+            remove_otel_bridge()
+        if owns_telemetry and not telemetry.shutdown(export_timeout_s() + 1.0):
+            log.warning("telemetry did not flush before the shutdown deadline; unsent data was dropped")
+
+    app = FastAPI(
+        title="Credit-risk prediction service",
+        version=__version__,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+        telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]
+    )
+    app.state.service = state
+    app.include_router(router)
+    app.add_exception_handler(ServiceError, _service_error)
+    if telemetry.fast_metrics is not None:
+        state.instruments = MLInstruments(telemetry.meter, telemetry.fast_metrics)
+        ProcessInstruments(telemetry.meter)
+    state.recorder = instrument_app(
+        app,
+        telemetry,
+        excluded_paths=untraced,
+        span_attributes={ML_MODEL_NAME: card.name, ML_MODEL_VERSION: card.version},
+        request_log=settings.request_log,
+        slow_ms=settings.profile_slow_ms,
+    )
+    install_profiler(
+        state.recorder,
+        ProfilerConfig(
+            sample_rate=settings.profile_sample_rate,
+            interval_ms=settings.profile_interval_ms,
+            top_n=settings.profile_top_n,
+            slow_ms=settings.profile_slow_ms,
+            application_packages=("service",),
+        ),
+    )
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn's ``factory=True``: called once in every worker process."""
+    return create_app()
+
+
+def _resource_attributes(settings: Settings, card: ModelCard) -> dict[str, Any]:
+    attributes: dict[str, Any] = {SERVICE_VERSION: __version__, ML_MODEL_NAME: card.name, ML_MODEL_VERSION: card.version}
+    if settings.faults_enabled:
+        attributes[ML_FAULT_INJECTION] = True
+    return attributes
+
+
+def _load_and_warm(settings: Settings) -> OnnxModel:
+    model = OnnxModel.load(settings.model_path, settings.onnx_intra_op_threads, settings.onnx_inter_op_threads)
+    model.warm_up(build_features([dict(EXAMPLE_APPLICATION)]))
+    return model
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, InvalidRequest):
+        return JSONResponse({"detail": exc.errors}, status_code=exc.status_code)
+    assert isinstance(exc, ServiceError)
+    return JSONResponse({"detail": str(exc), "error_type": exc.error_type}, status_code=exc.status_code)
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """FastAPI's document plus the request schemas, which routes declare by reference only."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for adapter in (row_adapter(), batch_adapter(settings.max_batch_size)):
+            document = adapter.json_schema(ref_template="#/components/schemas/{model}")
+            components.update(document.pop("$defs", {}))
+            components[document["title"]] = document
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,54 @@
+"""The service's exception hierarchy; each error is mapped to an HTTP answer at the API edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class ServiceError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status_code = 500
+    error_type = "service_error"
+
+
+class InvalidRequest(ServiceError):
+    """The client sent something we will not score; ``errors`` name the field and the rule."""
+
+    error_type = "validation_error"
+
+    def __init__(self, errors: list[dict[str, Any]], status_code: int = 422) -> None:
+        super().__init__(f"{len(errors)} invalid field(s)")
+        self.errors = errors
+        self.status_code = status_code
+
+    @property
+    def fields(self) -> list[str]:
+        """Dotted locations of the failed fields (never their values)."""
+        return [".".join(str(part) for part in error.get("loc", ())) for error in self.errors]
+
+    def span_attributes(self) -> dict[str, Any]:
+        """Added to the stage's exception event: which fields failed, and how; never their values."""
+        return {"ml.validation.fields": self.fields, "ml.validation.rules": [str(e.get("type")) for e in self.errors]}
+
+
+class Unauthorized(ServiceError):
+    """Missing or wrong API key. The message says which header; the key itself is never logged."""
+
+    status_code = 401
+    error_type = "unauthorized"
+
+
+class ModelError(ServiceError):
+    """Inference failed inside the model runtime: a server fault, not the client's."""
+
+    error_type = "model_error"
+
+
+class ModelLoadError(ServiceError):
+    """The model file is missing or unusable; the process cannot serve and must exit."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot load model {path}: {reason}")
+        self.path = path

@@ -1,0 +1,72 @@
+"""Runs one request through the four stages, each under its ``stage()`` span.
+
+Read top to bottom, this is the request path: validate → engineer features → infer → serialize.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter
+
+from otel.attributes import (
+    ML_BATCH_SIZE,
+    ML_EXECUTION_PROVIDER,
+    ML_INPUT_SHAPE,
+    ML_INTER_OP_THREADS,
+    ML_INTRA_OP_THREADS,
+    ML_PREDICTION_COUNT,
+)
+from otel.instruments import MLInstruments
+from otel.stages import current_request, stage
+from service.api.schemas import batch_adapter, row_adapter
+from service.config import Settings
+from service.pipeline.model import OnnxModel
+from service.pipeline.stages import Endpoint, build_features, infer, serialize, validate
+
+
+class Pipeline:
+    """The model plus everything a request needs to be scored; one per process."""
+
+    def __init__(self, model: OnnxModel, settings: Settings, instruments: MLInstruments | None) -> None:
+        self.model = model
+        self.settings = settings
+        self.instruments = instruments
+        self.threshold = float(model.card.raw.get("threshold", 0.5))
+        self._adapters: dict[bool, TypeAdapter[Any]] = {False: row_adapter(), True: batch_adapter(settings.max_batch_size)}
+        self._rng = random.Random()
+        self._inference_attributes = {
+            ML_EXECUTION_PROVIDER: model.providers[0],
+            ML_INTRA_OP_THREADS: model.intra_op_threads,
+            ML_INTER_OP_THREADS: model.inter_op_threads,
+        }
+
+    def run(self, endpoint: Endpoint, body: bytes) -> bytes:
+        settings = self.settings
+        with stage("validation") as validating:
+            rows = validate(body, self._adapters[endpoint is Endpoint.BATCH], batch=endpoint is Endpoint.BATCH)
+            validating.set_attribute(ML_BATCH_SIZE, len(rows))
+            if settings.record_feature_values and validating.span is not None and len(rows) == 1:
+                validating.span.set_attributes({f"ml.feature.{k}": v for k, v in rows[0].items()})
+
+        with stage("feature_engineering", **{ML_BATCH_SIZE: len(rows)}):
+            features = build_features(rows, settings.fault_slow_feature_ms)
+
+        with stage("onnx_inference", **{ML_BATCH_SIZE: len(rows)}, **self._inference_attributes) as inferring:
+            inferring.set_attribute(ML_INPUT_SHAPE, list(features.shape))
+            probabilities = infer(self.model, features, settings.fault_error_rate, self._rng)
+
+        labels = (probabilities >= self.threshold).astype(np.int64)
+        self._record(probabilities, labels)
+
+        with stage("serialization", **{ML_BATCH_SIZE: len(rows)}):
+            return serialize(endpoint, probabilities, labels, self.model.card.version)
+
+    def _record(self, probabilities: np.ndarray, labels: np.ndarray) -> None:
+        if self.instruments is not None:
+            self.instruments.record_predictions(probabilities, labels)
+        request = current_request()
+        if request is not None:
+            request.log_attributes[ML_PREDICTION_COUNT] = len(labels)

@@ -1,0 +1,46 @@
+"""Logs: one structured record per request, correlated with its trace; no request values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+from opentelemetry.trace import SpanKind
+
+from tests.conftest import Captured
+
+
+def _request_records(captured: Captured) -> list[Any]:
+    return [r.log_record for r in captured.logs.get_finished_logs() if r.log_record.attributes.get("latency_ms") is not None]
+
+
+def test_one_performance_record_per_request_keyed_by_trace_id(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+    client.post("/predict/batch", json={"instances": [example, example]})
+    (record,) = _request_records(captured)
+    server = [s for s in captured.finished_spans() if s.kind is SpanKind.SERVER][0]
+    assert record.trace_id == server.context.trace_id
+    assert record.span_id == server.context.span_id
+    attributes = record.attributes
+    assert attributes["http.route"] == "/predict/batch"
+    assert attributes["http.response.status_code"] == 200
+    assert attributes["ml.prediction.count"] == 2
+    assert attributes["ml.model.version"]
+    assert attributes["latency_ms"] > 0
+    stages = {k.removeprefix("stage_ms."): v for k, v in attributes.items() if k.startswith("stage_ms.")}
+    assert set(stages) == {"validation", "feature_engineering", "onnx_inference", "serialization"}
+    assert sum(stages.values()) <= attributes["latency_ms"]
+    assert record.severity_text == "INFO"
+
+
+def test_failed_requests_are_recorded_too_without_their_values(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+    client.post("/predict", json={**example, "annual_income": -31337.75})
+    (record,) = _request_records(captured)
+    assert record.attributes["http.response.status_code"] == 422
+    everything = json.dumps([dict(r.log_record.attributes) | {"body": str(r.log_record.body)} for r in captured.logs.get_finished_logs()])
+    assert "31337" not in everything
+
+
+def test_health_checks_leave_no_request_record(client: TestClient, captured: Captured) -> None:
+    client.get("/health/ready")
+    assert _request_records(captured) == []

@@ -1,0 +1,95 @@
+"""The real process: startup failures are one clear line; SIGTERM exits in bounded time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from service.api.schemas import EXAMPLE_APPLICATION
+from tests.support.otlp_receiver import GrpcReceiver
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "service", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_ready(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("service never became ready")
+
+
+def test_missing_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.onnx"
+    result = subprocess.run([sys.executable, "-m", "service"], cwd=ROOT, env={**os.environ, "MODEL_PATH": str(missing)}, capture_output=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and str(missing.with_name("model_card.json")) in lines[0] or str(missing) in lines[0]
+
+
+def test_corrupt_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> None:
+    model = tmp_path / "credit_risk.onnx"
+    model.write_bytes(b"definitely not onnx")
+    (tmp_path / "model_card.json").write_text((ROOT / "service/model/model_card.json").read_text())
+    result = subprocess.run([sys.executable, "-m", "service"], cwd=ROOT, env={**os.environ, "MODEL_PATH": str(model)}, capture_output=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and str(model) in lines[0]
+
+
+def test_sigterm_exits_within_export_timeout_plus_5s_when_the_collector_hangs(tmp_path: Path) -> None:
+    receiver = GrpcReceiver().start()
+    receiver.hang.event.clear()  # accepts connections, never answers
+    port = _free_port()
+    process = _serve(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "2000",
+            "OTEL_TRACES_SAMPLER": "always_on",
+            "TELEMETRY_DIR": str(tmp_path),
+        },
+        port,
+    )
+    try:
+        _wait_ready(port)
+        for _ in range(20):
+            assert httpx.post(f"http://127.0.0.1:{port}/predict", json=EXAMPLE_APPLICATION).status_code == 200
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        elapsed = time.monotonic() - started
+        output = process.stdout.read().decode() if process.stdout else ""
+        assert process.returncode in (0, -signal.SIGTERM), "uvicorn re-raises the signal after a clean shutdown"
+        assert "Application shutdown complete" in output
+        assert elapsed < 2.0 + 5.0, f"shutdown took {elapsed:.1f}s"
+    finally:
+        process.kill()
+        receiver.stop()
