@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test install dev unit e2e stack stack-down bench simulate-load simulate-quick model lint clean
+.PHONY: run test install dev stack stack-down bench simulate-load simulate-quick drift-report model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,29 @@ run: install
 test: dev
 	bash scripts/test-prereqs.sh
 	$(PY) -m pytest
+
+## The real Collector, Jaeger, Prometheus and Elasticsearch on loopback, no Docker (first run builds them).
+stack: dev
+	bash scripts/stack.sh up
+
+stack-down:
+	bash scripts/stack.sh down
+
+## Telemetry overhead, side by side against the bare service; writes BENCHMARKS.md.
+bench: dev
+	$(PY) -m bench
+
+## Load against a running service (`make run` in another terminal); URL=... to aim elsewhere.
+URL ?= http://127.0.0.1:8000
+simulate-load: install
+	$(PY) -m service.loadgen --url $(URL) --scenario mixed --concurrency 8 --duration 60 --json-report loadgen-report.json
+
+simulate-quick: install
+	$(PY) -m service.loadgen --url $(URL) --scenario steady --concurrency 4 --duration 10
+
+## Drift report from the running service's /metrics (or PROMETHEUS=http://127.0.0.1:9090).
+drift-report: install
+	$(PY) -m service.drift_report $(if $(PROMETHEUS),--prometheus $(PROMETHEUS),--metrics-url $(URL)/metrics) --output drift-report
 
 ## Regenerate the bundled model and its card (byte-for-byte reproducible).
 model: dev
