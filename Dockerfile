@@ -1,7 +1,11 @@
 # The prediction service image: `docker build -t credit-risk-service .` (docker-compose.yml builds it).
 # Dependencies are installed in their own layer from pyproject.toml, so editing code does not
 # reinstall onnxruntime; the app runs as an unprivileged user from a virtualenv.
-FROM python:3.11-slim AS build
+# The base image is pinned to an exact Python patch release and Debian release, in both stages
+# (tests/config/test_compose.py refuses floating tags); bump it deliberately.
+ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
@@ -15,7 +19,7 @@ COPY . .
 RUN pip install --no-deps . \
  && cd / && python -c "import service.config as c; assert c.DEFAULT_MODEL_PATH.is_file(), c.DEFAULT_MODEL_PATH"
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
@@ -23,7 +27,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     TELEMETRY_DIR=/tmp/telemetry
 WORKDIR /tmp
-USER app
+# Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2)"]

@@ -24,6 +24,8 @@ ML_INPUT_SHAPE: Final = "ml.onnx.input_shape"
 ML_EXECUTION_PROVIDER: Final = "ml.onnx.execution_provider"
 ML_INTRA_OP_THREADS: Final = "ml.onnx.intra_op_threads"
 ML_INTER_OP_THREADS: Final = "ml.onnx.inter_op_threads"
+ML_FEATURE: Final = "ml.feature"  # drift: raw input field name, or "score"
+ML_BUCKET: Final = "ml.bucket"  # drift: reference decile bucket (q00..q09) or category
 
 # Stages take microseconds to milliseconds; whole requests up to seconds.
 LATENCY_BUCKETS_S: Final = (

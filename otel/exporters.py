@@ -1,8 +1,12 @@
 """Which exporter each signal gets: OTLP when an endpoint is configured, else the embedded default.
 
 The OTLP exporters get no endpoint arguments so that they read every ``OTEL_EXPORTER_OTLP_*``
-variable (endpoint, headers, timeout, certificate, compression) themselves; they do get the meter
-provider, for their own ``otel.sdk.exporter.*`` metrics (exported, failed, in flight).
+variable (endpoint, headers, certificate, compression) themselves; they do get the meter
+provider, for their own ``otel.sdk.exporter.*`` metrics (exported, failed, in flight), and the
+timeout, because opentelemetry-python 1.45 reads ``OTEL_EXPORTER_OTLP[_<SIGNAL>]_TIMEOUT`` as
+seconds where the spec says milliseconds (open-telemetry/opentelemetry-python#4044): ``2000``
+would let one export to a hung collector block its export thread for 33 minutes. The OTLP/HTTP
+exporters also get a session that keeps a configured CA file (``otel.http_session``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ def _otlp_protocol(env: Mapping[str, str], signal: str) -> str | None:
     return protocol
 
 
+def _timeout_s(env: Mapping[str, str], signal: str) -> float | None:
+    """The signal's export timeout in seconds, read as the spec's milliseconds; None leaves the SDK default (10 s)."""
+    raw = env.get(f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    try:
+        return float(raw) / 1000.0 if raw else None
+    except ValueError:
+        return None
+
+
 def _off(env: Mapping[str, str], signal: str) -> bool:
     return env.get(f"OTEL_{signal}_EXPORTER", "").strip().lower() == "none"
 
@@ -45,11 +58,14 @@ def span_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = 
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
 
-        return GrpcSpans(meter_provider=meter_provider), "otlp/grpc"
+        return GrpcSpans(timeout=_timeout_s(env, "TRACES"), meter_provider=meter_provider), "otlp/grpc"
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
 
-        return HttpSpans(meter_provider=meter_provider), "otlp/http"
+        from otel.http_session import session_for
+
+        spans = HttpSpans(timeout=_timeout_s(env, "TRACES"), session=session_for(env, "TRACES"), meter_provider=meter_provider)
+        return spans, "otlp/http"
     return JsonLinesSpanExporter(sink.file("traces.jsonl")), f"file:{sink.directory / 'traces.jsonl'}"
 
 
@@ -60,11 +76,14 @@ def log_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = N
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
 
-        return GrpcLogs(meter_provider=meter_provider), "otlp/grpc"
+        return GrpcLogs(timeout=_timeout_s(env, "LOGS"), meter_provider=meter_provider), "otlp/grpc"
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
 
-        return HttpLogs(meter_provider=meter_provider), "otlp/http"
+        from otel.http_session import session_for
+
+        logs = HttpLogs(timeout=_timeout_s(env, "LOGS"), session=session_for(env, "LOGS"), meter_provider=meter_provider)
+        return logs, "otlp/http"
     return JsonLinesLogExporter(sink.file("logs.jsonl")), f"file:{sink.directory / 'logs.jsonl'}"
 
 
@@ -76,9 +95,11 @@ def metric_exporter(env: Mapping[str, str]) -> tuple[Any, str]:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
 
-        return GrpcMetrics(), "otlp/grpc+prometheus"
+        return GrpcMetrics(timeout=_timeout_s(env, "METRICS")), "otlp/grpc+prometheus"
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
 
-        return HttpMetrics(), "otlp/http+prometheus"
+        from otel.http_session import session_for
+
+        return HttpMetrics(timeout=_timeout_s(env, "METRICS"), session=session_for(env, "METRICS")), "otlp/http+prometheus"
     return None, "prometheus"

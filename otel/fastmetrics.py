@@ -127,6 +127,54 @@ class SumPoint:
         return NumberDataPoint(attributes=self.attributes, start_time_unix_nano=start_ns, time_unix_nano=now_ns, value=value)
 
 
+class CounterVector:
+    """A counter over a fixed list of attribute sets, known in advance, counted by index.
+
+    Why: drift buckets (features x buckets, ~110 sets) are counted a whole request at a time; a
+    request adds one count per feature, a batch one ``bincount`` over all its rows. Every set is
+    exported from the start, zeros included, so a window's ``increase()`` downstream sees the
+    first counts too and every bucket is present when shares are computed.
+    """
+
+    def __init__(self, name: str, unit: str, description: str, attribute_sets: Sequence[Attributes]) -> None:
+        self.name, self.unit, self.description = name, unit, description
+        self._attributes = [dict(a) for a in attribute_sets]
+        # Two stores, summed at collection: list items are the cheapest single increments,
+        # a numpy array the cheapest whole-vector addition.
+        self._singles = [0] * len(self._attributes)
+        self._batches = np.zeros(len(self._attributes), dtype=np.int64)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._attributes)
+
+    def add_indices(self, indices: Sequence[int]) -> None:
+        """One count for each index (a few per request: a Python loop over features, not rows)."""
+        with self._lock:
+            singles = self._singles
+            for index in indices:
+                singles[index] += 1
+
+    def add_counts(self, counts: np.ndarray) -> None:
+        """Add a whole count vector (``bincount`` of a batch), ``len(self)`` long."""
+        with self._lock:
+            np.add(self._batches, counts, out=self._batches)
+
+    def values(self) -> list[int]:
+        with self._lock:
+            return [a + b for a, b in zip(self._singles, self._batches.tolist(), strict=True)]
+
+    def metric(self, start_ns: int, now_ns: int) -> Metric | None:
+        points = [
+            NumberDataPoint(attributes=a, start_time_unix_nano=start_ns, time_unix_nano=now_ns, value=v)
+            for a, v in zip(self._attributes, self.values(), strict=True)
+        ]
+        if not points:
+            return None
+        data = Sum(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True)
+        return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
+
+
 class _Instrument:
     def __init__(self, name: str, unit: str, description: str, make_point: Callable[[Attributes], Any]) -> None:
         self.name, self.unit, self.description = name, unit, description
@@ -185,7 +233,7 @@ class FastMetrics:
         self.scope = InstrumentationScope(scope_name)
         self.resource = resource
         self.start_ns = time_ns()
-        self._instruments: dict[str, FastHistogram | FastSum] = {}
+        self._instruments: dict[str, FastHistogram | FastSum | CounterVector] = {}
 
     def histogram(self, name: str, unit: str, description: str, bounds: Sequence[float]) -> FastHistogram:
         return self._register(FastHistogram(name, unit, description, bounds))  # type: ignore[return-value]
@@ -196,7 +244,10 @@ class FastMetrics:
     def up_down_counter(self, name: str, unit: str, description: str) -> FastSum:
         return self._register(FastSum(name, unit, description, monotonic=False))  # type: ignore[return-value]
 
-    def _register(self, instrument: FastHistogram | FastSum) -> FastHistogram | FastSum:
+    def counter_vector(self, name: str, unit: str, description: str, attribute_sets: Sequence[Attributes]) -> CounterVector:
+        return self._register(CounterVector(name, unit, description, attribute_sets))  # type: ignore[return-value]
+
+    def _register(self, instrument: FastHistogram | FastSum | CounterVector) -> FastHistogram | FastSum | CounterVector:
         return self._instruments.setdefault(instrument.name, instrument)
 
     def metrics(self) -> list[Metric]:

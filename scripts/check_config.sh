@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # Validate the stack configuration with the tools that own it, and install those tools.
 #
-#   scripts/check_config.sh install       install promtool and the Docker Compose CLI if missing
-#   scripts/check_config.sh compose-path  print the Compose binary the checks use (installs nothing)
-#   scripts/check_config.sh               promtool check config + check rules + test rules,
-#                                         docker compose config (offline, no Docker engine needed)
+#   scripts/check_config.sh install         install promtool (2 and 3) and the Docker Compose CLI if missing
+#   scripts/check_config.sh compose-path    print the Compose binary the checks use (installs nothing)
+#   scripts/check_config.sh promtool3-path  print the Prometheus 3 promtool the checks use (installs nothing)
+#   scripts/check_config.sh                 promtool check config + check rules + test rules (both
+#                                           promtools), docker compose config (offline, no Docker engine)
 #
-# promtool comes from Debian's `prometheus` package. The Compose CLI is built from its Go module
-# (the Debian `docker-compose` package is the retired Python v1, which does not implement the
-# current Compose specification) into a cache keyed by version, so a second run is instant.
-# The pytest suite in tests/config runs the same checks and more.
+# promtool comes from Debian's `prometheus` package (2.42). Prometheus 3 changed rule semantics
+# (left-open range selectors), and docker-compose.yml runs prom/prometheus 3.x, so the rules are also
+# tested with a promtool of exactly that version, built from its Go module. The Compose CLI is built
+# from its Go module too (the Debian `docker-compose` package is the retired Python v1, which does
+# not implement the current Compose specification). Builds go to a cache keyed by version, so a
+# second run is instant. The pytest suite in tests/config runs the same checks and more.
 set -euo pipefail
 
 COMPOSE_VERSION="${COMPOSE_VERSION:-v5.6.0}"
+# Must equal the prom/prometheus image tag in docker-compose.yml (tests/config checks it).
+PROMTOOL3_VERSION="${PROMTOOL3_VERSION:-v3.5.0}"
 TOOLS_DIR="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml-tools}"
 COMPOSE_CACHED="$TOOLS_DIR/docker-compose-$COMPOSE_VERSION"
+PROMTOOL3_CACHED="$TOOLS_DIR/promtool-$PROMTOOL3_VERSION"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 compose_path() {
@@ -25,6 +31,29 @@ compose_path() {
   fi
   if [[ -x "$COMPOSE_CACHED" ]]; then echo "$COMPOSE_CACHED"; return; fi
   return 1
+}
+
+promtool3_path() {
+  if [[ -n "${PROMTOOL3_BIN:-}" ]]; then echo "$PROMTOOL3_BIN"; return; fi
+  if [[ -x "$PROMTOOL3_CACHED" ]]; then echo "$PROMTOOL3_CACHED"; return; fi
+  return 1
+}
+
+install_promtool3() {
+  promtool3_path >/dev/null && return
+  command -v go >/dev/null 2>&1 || { echo "error: Go is needed to build promtool $PROMTOOL3_VERSION" >&2; return 1; }
+  # Prometheus 3.M.P is the Go module version v0.3MM.P (3.5.0 -> v0.305.0).
+  local major minor patch module_version src
+  IFS=. read -r major minor patch <<<"${PROMTOOL3_VERSION#v}"
+  module_version="v0.$((major * 100 + minor)).$patch"
+  echo "building promtool $PROMTOOL3_VERSION (Go module $module_version) into $TOOLS_DIR (takes several minutes once)" >&2
+  mkdir -p "$TOOLS_DIR"
+  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$module_version" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-w -X github.com/prometheus/common/version.Version=${PROMTOOL3_VERSION#v}" \
+      -o "$PROMTOOL3_CACHED.tmp" ./cmd/promtool)
+  mv "$PROMTOOL3_CACHED.tmp" "$PROMTOOL3_CACHED"
 }
 
 install_promtool() {
@@ -51,22 +80,29 @@ install_compose() {
 }
 
 check() {
-  local prom="$ROOT/collector-config/prometheus"
-  promtool check config "$prom/prometheus.yml"
-  promtool check rules "$prom"/rules/*.yml
-  promtool test rules "$prom"/tests/*.test.yml
+  local prom="$ROOT/collector-config/prometheus" tool promtool3
+  promtool3="$(promtool3_path)" || { echo "error: no Prometheus 3 promtool; run: $0 install" >&2; return 1; }
+  for tool in promtool "$promtool3"; do
+    (cd "$prom" && "$tool" check config prometheus.yml && "$tool" check rules rules/*.yml && "$tool" test rules tests/*.test.yml)
+  done
   local compose env_file
   compose="$(compose_path)" || { echo "error: no Compose CLI; run: $0 install" >&2; return 1; }
   env_file="$ROOT/.env"
-  [[ -f "$env_file" ]] || env_file="$ROOT/.env.example"
+  if [[ ! -f "$env_file" ]]; then
+    # .env.example ships without a Grafana password (compose refuses to start without one):
+    # validate it with a throwaway value.
+    env_file="$ROOT/.env.example"
+    export GF_ADMIN_PASSWORD="${GF_ADMIN_PASSWORD:-config-check-only}"
+  fi
   "$compose" --project-directory "$ROOT" --env-file "$env_file" config --quiet
   "$compose" --project-directory "$ROOT" --env-file "$env_file" --profile loadgen config --quiet
   echo "configuration OK"
 }
 
 case "${1:-check}" in
-  install) install_promtool; install_compose ;;
+  install) install_promtool; install_promtool3; install_compose ;;
   compose-path) compose_path ;;
+  promtool3-path) promtool3_path ;;
   check) check ;;
-  *) echo "usage: $0 [install|compose-path|check]" >&2; exit 2 ;;
+  *) echo "usage: $0 [install|compose-path|promtool3-path|check]" >&2; exit 2 ;;
 esac

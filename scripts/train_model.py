@@ -32,6 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # allow `python scripts/train_model.py` from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
+from service.drift.buckets import decile_shares  # noqa: E402
 from service.pipeline.features import FEATURE_NAMES, engineer_features, monthly_installment  # noqa: E402
 from service.pipeline.vocabulary import (  # noqa: E402
     CATEGORICAL_FIELDS,
@@ -61,6 +62,11 @@ GBM_PARAMS: dict[str, Any] = {
     "min_samples_leaf": 40,
 }
 DECILES = np.linspace(0.1, 0.9, 9)
+BUCKET_RULE = (
+    "bucket_shares[i] is the share of training values v in bucket q{i:02d}: "
+    "decile_edges[i-1] < v <= decile_edges[i] (q00: v <= decile_edges[0]; q09: v > decile_edges[8]); "
+    "see service/drift/buckets.py"
+)
 
 # Mirrors the request schema (service/api/schemas.py) so the card documents the contract.
 INPUT_CONSTRAINTS: dict[str, dict[str, Any]] = {
@@ -252,8 +258,10 @@ def reference_statistics(result: TrainingResult) -> dict[str, Any]:
     numeric = {}
     for name in NUMERIC_FIELDS:
         column = result.raw_train[name]
+        edges = _round(np.quantile(column, DECILES))
         numeric[name] = {
-            "decile_edges": _round(np.quantile(column, DECILES)),
+            "decile_edges": edges,
+            "bucket_shares": _round(decile_shares(edges, column)),  # against the rounded edges the service uses
             "min": _round(column.min()),
             "max": _round(column.max()),
             "mean": _round(column.mean()),
@@ -263,13 +271,16 @@ def reference_statistics(result: TrainingResult) -> dict[str, Any]:
         column = result.raw_train[name]
         categorical[name] = {c: _round(np.mean(column == c)) for c in categories}
     scores = result.model.predict_proba(result.x_train)[:, 1]
+    score_edges = _round(np.quantile(scores, DECILES))
     return {
         "source": "training split",
         "rows": int(result.y_train.shape[0]),
+        "buckets": BUCKET_RULE,
         "numeric": numeric,
         "categorical": categorical,
         "score": {
-            "decile_edges": _round(np.quantile(scores, DECILES)),
+            "decile_edges": score_edges,
+            "bucket_shares": _round(decile_shares(score_edges, scores)),
             "mean": _round(scores.mean()),
             "positive_rate_at_threshold": _round(np.mean(scores >= THRESHOLD)),
         },

@@ -28,6 +28,8 @@ from service.api.auth import ApiKeyGuard
 from service.api.routes import router
 from service.api.schemas import EXAMPLE_APPLICATION, batch_adapter, row_adapter
 from service.config import Settings
+from service.drift.buckets import DriftReferenceError
+from service.drift.recorder import DriftRecorder, create_recorder
 from service.errors import InvalidRequest, ServiceError
 from service.pipeline.model import ModelCard, OnnxModel
 from service.pipeline.runner import Pipeline
@@ -70,7 +72,7 @@ def create_app(
                 settings.fault_error_rate,
             )
         model = await run_in_threadpool(_load_and_warm, settings)
-        state.pipeline = Pipeline(model, settings, state.instruments)
+        state.pipeline = Pipeline(model, settings, state.instruments, drift=drift)
         if state.instruments is not None:
             state.instruments.model_loaded = 1
         log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.exporters or "disabled")
@@ -93,9 +95,14 @@ def create_app(
     app.state.service = state
     app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
+    drift: DriftRecorder | None = None
     if telemetry.fast_metrics is not None:
         state.instruments = MLInstruments(telemetry.meter, telemetry.fast_metrics)
         ProcessInstruments(telemetry.meter)
+        try:
+            drift = create_recorder(card.raw, telemetry.fast_metrics)
+        except DriftReferenceError as exc:
+            log.warning("drift metrics off: %s", exc)
     state.recorder = instrument_app(
         app,
         telemetry,

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
@@ -81,7 +81,11 @@ async def predict_batch(request: Request) -> Response:
     return await _score(request, Endpoint.BATCH)
 
 
-@router.get("/model", summary="The model card")
+@router.get(
+    "/model",
+    summary="The model card",
+    responses={401: {"description": "API_KEY_PROTECTS_MODEL is on and X-API-Key is missing or wrong."}},
+)
 async def model_card(request: Request) -> Response:
     state = _state(request)
     if state.settings.api_key_protects_model:
@@ -102,7 +106,12 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "model_name": state.card.name, "model_version": state.card.version})
 
 
-@router.get("/metrics", summary="Prometheus exposition of this worker's metrics", include_in_schema=True)
+@router.get(
+    "/metrics",
+    summary="Prometheus exposition of this worker's metrics",
+    response_class=PlainTextResponse,  # documents the text/plain answer (not FastAPI's default JSON)
+    responses={401: {"description": "API_KEY_PROTECTS_METRICS is on and X-API-Key is missing or wrong."}},
+)
 async def metrics(request: Request) -> Response:
     state = _state(request)
     if state.settings.api_key_protects_metrics:

@@ -1,13 +1,18 @@
-"""Random loan applications for load tests: plausible, valid against the request contract.
+"""Random loan applications for load tests: realistic, valid against the request contract.
 
 Why not replay the one example body: a constant input exercises one path through feature
-engineering and one leaf of every tree, and makes the score histogram a single spike. These
-draws follow rough consumer-credit shapes (log-normal incomes and amounts, most applicants
-without delinquencies) and always stay inside the contract of ``service/api/schemas.py``
-(ranges, ``Literal`` categories, ints where ints are required, floats where floats are).
+engineering and one leaf of every tree, and makes the score histogram a single spike. The
+baseline draws mirror the training data's generating process (``generate_dataset`` in
+``scripts/train_model.py``: same marginals and dependencies), so steady traffic looks like the
+model card's reference and the drift monitor stays quiet on it (``tests/drift`` holds every
+feature's PSI of this population under 0.1). Every value stays inside the contract of
+``service/api/schemas.py`` (ranges, ``Literal`` categories, ints where ints are required, floats
+where floats are).
 
-``Population.drifted()`` is the drift demo: incomes down 40 % and many more small-business
-loans, so drift reports and the score histogram visibly move.
+``Population.drifted()`` is the drift demo and test: each applicant is the baseline applicant
+of the same random draws with exactly two changes, income down 40 % and a share of loans
+relabelled small-business (5 % -> 30 %). Every other field keeps its value, so the drift
+monitor must flag ``annual_income``, ``purpose`` and the score, and nothing else.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from service.pipeline.vocabulary import HOME_OWNERSHIP, LOAN_TERMS, PURPOSES
 
 Body = dict[str, Any]
 
-# Weights of the categorical draws (same order as the vocabulary tuples).
-TERM_WEIGHTS = (0.10, 0.20, 0.40, 0.10, 0.20)
-HOME_WEIGHTS = (0.42, 0.15, 0.40, 0.03)  # RENT, OWN, MORTGAGE, OTHER
-PURPOSE_WEIGHTS = (0.45, 0.20, 0.10, 0.09, 0.05, 0.04, 0.07)
+# The training data's generating process (scripts/train_model.py), vocabulary order.
+PURPOSE_SHARES = (0.38, 0.20, 0.12, 0.10, 0.06, 0.05, 0.09)
+TERM_SHARES = (0.08, 0.17, 0.40, 0.10, 0.25)
+PURPOSE_LOAN_SHARE = (0.30, 0.18, 0.30, 0.35, 0.12, 0.45, 0.15)  # principal as a share of income
+SMALL_BUSINESS = PURPOSES.index("small_business")
 DRIFT_INCOME_FACTOR = 0.6
 DRIFT_SMALL_BUSINESS_SHARE = 0.30
+DRIFTED_FIELDS = ("annual_income", "purpose")
 
 
 @dataclass(frozen=True)
@@ -35,44 +42,64 @@ class Population:
     """The distribution applicants are drawn from; ``drifted()`` returns the shifted one."""
 
     income_factor: float = 1.0
-    small_business_share: float = PURPOSE_WEIGHTS[PURPOSES.index("small_business")]
+    small_business_share: float = PURPOSE_SHARES[SMALL_BUSINESS]
 
     def drifted(self) -> Population:
         return replace(self, income_factor=DRIFT_INCOME_FACTOR, small_business_share=DRIFT_SMALL_BUSINESS_SHARE)
 
-    def purpose_weights(self) -> tuple[float, ...]:
-        """Baseline weights with small_business set to its share and the others rescaled."""
-        sb = PURPOSES.index("small_business")
-        others = sum(w for i, w in enumerate(PURPOSE_WEIGHTS) if i != sb)
-        scale = (1.0 - self.small_business_share) / others
-        return tuple(self.small_business_share if i == sb else w * scale for i, w in enumerate(PURPOSE_WEIGHTS))
-
     def application(self, rng: random.Random) -> Body:
-        """One applicant; every value is inside the contract's range."""
-        age = _clip_int(rng.gauss(41.0, 12.0), 18, 80)
-        income = _clip(rng.lognormvariate(math.log(52_000.0), 0.5), 9_000.0, 600_000.0)
-        income = round(income * self.income_factor, -2)
-        amount = _clip(rng.lognormvariate(math.log(11_000.0), 0.7), 1_000.0, 80_000.0)
-        working_years = max(age - 18, 0)
-        employment = round(min(rng.expovariate(1 / 6.0), working_years, 60.0), 1)
-        history = _clip_int(rng.uniform(0.2, 1.0) * working_years * 12 + 6, 0, 900)
-        return {
-            "age": age,
-            "annual_income": float(income),
-            "loan_amount": float(round(amount, -2)),
-            "loan_term_months": rng.choices(LOAN_TERMS, TERM_WEIGHTS)[0],
-            "employment_years": float(employment),
-            "credit_history_months": history,
-            "open_accounts": _clip_int(rng.gauss(6.0, 3.0), 0, 40),
-            "delinquencies_2y": rng.choices((0, 1, 2, 3, 4, 6), (0.78, 0.13, 0.05, 0.02, 0.015, 0.005))[0],
-            "debt_to_income": round(_clip(rng.gauss(18.0, 8.0), 0.0, 65.0), 1),
-            "home_ownership": rng.choices(HOME_OWNERSHIP, HOME_WEIGHTS)[0],
-            "purpose": rng.choices(PURPOSES, self.purpose_weights())[0],
-        }
+        """One applicant: the baseline draw, then this population's shifts (same draws either way)."""
+        body = _baseline_applicant(rng)
+        relabel = rng.random()  # drawn always, so baseline and drifted bodies stay in step
+        if self.income_factor != 1.0:
+            body["annual_income"] = float(round(body["annual_income"] * self.income_factor, -2))
+        base = PURPOSE_SHARES[SMALL_BUSINESS]
+        if self.small_business_share > base and relabel < (self.small_business_share - base) / (1.0 - base):
+            body["purpose"] = PURPOSES[SMALL_BUSINESS]  # the loan itself (amount, term) is unchanged
+        return body
 
     def batch(self, rng: random.Random, rows: int) -> Body:
         """A ``/predict/batch`` body of ``rows`` applicants."""
         return {"instances": [self.application(rng) for _ in range(rows)]}
+
+
+def _baseline_applicant(rng: random.Random) -> Body:
+    """One row of the training data's generating process, in plain ``random`` (no numpy)."""
+    age = _clip_int(rng.gauss(40.0, 11.5), 18, 80)
+    adult_years = age - 18
+    employment = round(min(rng.gammavariate(1.8, 3.2), adult_years, 60.0), 1)
+    tilt = (age - 40.0) / 12.0  # older applicants own or have a mortgage more often
+    home_logits = (0.4 - 0.6 * tilt, -1.2 + 0.5 * tilt, 0.2 + 0.5 * tilt, -2.0)
+    home = rng.choices(range(len(HOME_OWNERSHIP)), [math.exp(x) for x in home_logits])[0]
+    mortgage = HOME_OWNERSHIP[home] == "MORTGAGE"
+    log_income = math.log(48_000.0) + 0.025 * min(employment, 25.0) + 0.15 * mortgage
+    income = round(_clip(rng.lognormvariate(log_income, 0.5), 8_000.0, 1_500_000.0), -2)
+    purpose = rng.choices(range(len(PURPOSES)), PURPOSE_SHARES)[0]
+    principal = income * PURPOSE_LOAN_SHARE[purpose] * rng.lognormvariate(0.0, 0.45)
+    history = min(round(adult_years * 12.0 * rng.betavariate(4.0, 2.0)), 900)
+    trait = rng.gauss(0.0, 1.0)  # unobserved: payment discipline, volatility, luck
+    return {
+        "age": age,
+        "annual_income": float(income),
+        "loan_amount": float(round(_clip(principal, 1_000.0, 150_000.0) / 50.0) * 50),
+        "loan_term_months": rng.choices(LOAN_TERMS, TERM_SHARES)[0],
+        "employment_years": float(employment),
+        "credit_history_months": history,
+        "open_accounts": min(_poisson(rng, 1.5 + history / 48.0), 40),
+        "delinquencies_2y": min(_poisson(rng, 0.18 * math.exp(0.7 * trait)), 15),
+        "debt_to_income": round(_clip(rng.gauss(17.0 + 2.0 * trait, 7.5), 0.0, 65.0), 1),
+        "home_ownership": HOME_OWNERSHIP[home],
+        "purpose": PURPOSES[purpose],
+    }
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """Knuth's multiplication method: fine for the small means drawn here (< 25)."""
+    limit, k, product = math.exp(-lam), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
 
 
 BASELINE = Population()

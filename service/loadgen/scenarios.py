@@ -5,14 +5,17 @@ into small pools before the run (so the hot loop only picks a pre-encoded reques
 is realised by a weighted pick per request.
 
 ============ ==================================================================================
-steady       ``POST /predict`` with random valid applicants, constant load.
+steady       ``POST /predict`` with random valid applicants drawn like the training data, constant load.
 burst        as steady, alternating high (1.8x) and low (0.2x) phases; the mean is the target.
 slow         95 % ``/predict``, 5 % ``/predict/batch`` of 500-1000 rows. Start the service with
              ``FAULT_SLOW_FEATURE_MS`` (e.g. 200) to see slow traces and profiles.
 errors       80 % valid ``/predict``, 20 % invalid bodies (each must get a 4xx). Start the
              service with ``FAULT_ERROR_RATE`` (e.g. 0.05) for 5xx as well.
 mixed        60 % ``/predict``, 25 % ``/predict_proba``, 15 % ``/predict/batch`` of 10-100 rows.
-drift        as steady, inputs shifted: incomes -40 %, small_business loans 4 % -> 30 %.
+drift        as steady, inputs shifted: incomes -40 %, small_business loans 5 % -> 30 %, every
+             other field as drawn. The drift monitor (``ml.feature.bucket``, alerts
+             ``FeatureDrift``/``PredictionDrift``, ``python -m service.drift_report``) must flag
+             annual_income, purpose and the score, and nothing else.
 ============ ==================================================================================
 """
 
@@ -123,7 +126,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "drift",
-            "as steady, incomes -40%, small_business 4% -> 30%",
+            "as steady, incomes -40%, small_business 5% -> 30%, all else unchanged",
             (MixEntry(1.0, 2048, single("/predict", DRIFTED)),),
         ),
     )

@@ -5,7 +5,9 @@ Read top to bottom, this is the request path: validate → engineer features →
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,17 +25,24 @@ from otel.instruments import MLInstruments
 from otel.stages import current_request, stage
 from service.api.schemas import batch_adapter, row_adapter
 from service.config import Settings
+from service.drift.recorder import DriftRecorder
+from service.pipeline.features import columns_from_records
 from service.pipeline.model import OnnxModel
-from service.pipeline.stages import Endpoint, build_features, infer, serialize, validate
+from service.pipeline.stages import Endpoint, features_from_columns, infer, serialize, validate
+
+log = logging.getLogger(__name__)
 
 
 class Pipeline:
     """The model plus everything a request needs to be scored; one per process."""
 
-    def __init__(self, model: OnnxModel, settings: Settings, instruments: MLInstruments | None) -> None:
+    def __init__(
+        self, model: OnnxModel, settings: Settings, instruments: MLInstruments | None, drift: DriftRecorder | None = None
+    ) -> None:
         self.model = model
         self.settings = settings
         self.instruments = instruments
+        self.drift = drift
         self.threshold = float(model.card.raw.get("threshold", 0.5))
         self._adapters: dict[bool, TypeAdapter[Any]] = {False: row_adapter(), True: batch_adapter(settings.max_batch_size)}
         self._rng = random.Random()
@@ -52,7 +61,8 @@ class Pipeline:
                 validating.span.set_attributes({f"ml.feature.{k}": v for k, v in rows[0].items()})
 
         with stage("feature_engineering", **{ML_BATCH_SIZE: len(rows)}):
-            features = build_features(rows, settings.fault_slow_feature_ms)
+            columns = columns_from_records(rows)
+            features = features_from_columns(columns, settings.fault_slow_feature_ms)
 
         with stage("onnx_inference", **{ML_BATCH_SIZE: len(rows)}, **self._inference_attributes) as inferring:
             inferring.set_attribute(ML_INPUT_SHAPE, list(features.shape))
@@ -60,6 +70,7 @@ class Pipeline:
 
         labels = (probabilities >= self.threshold).astype(np.int64)
         self._record(probabilities, labels)
+        self._record_drift(rows, columns, probabilities)
 
         with stage("serialization", **{ML_BATCH_SIZE: len(rows)}):
             return serialize(endpoint, probabilities, labels, self.model.card.version)
@@ -70,3 +81,12 @@ class Pipeline:
         request = current_request()
         if request is not None:
             request.log_attributes[ML_PREDICTION_COUNT] = len(labels)
+
+    def _record_drift(self, rows: Sequence[Mapping[str, Any]], columns: Mapping[str, np.ndarray], scores: np.ndarray) -> None:
+        """Telemetry must not fail a prediction: a broken drift record is logged, never raised."""
+        if self.drift is None:
+            return
+        try:
+            self.drift.record(rows, columns, scores)
+        except Exception:  # pragma: no cover - a bug, surfaced in the log instead of a 500
+            log.exception("drift bucket counting failed; prediction served without it")

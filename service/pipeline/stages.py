@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -35,11 +35,26 @@ def validate(body: bytes, adapter: TypeAdapter[Any], batch: bool) -> list[dict[s
         parsed = adapter.validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=True)
-        for error in errors:
-            error["loc"] = ["body", *error["loc"]]
-        malformed = any(error["type"] == "json_invalid" for error in errors)
-        raise InvalidRequest(_jsonable(errors), status_code=400 if malformed else 422) from None
+        shown = errors[:MAX_REPORTED_ERRORS]
+        for error in shown:
+            error["loc"] = ["body", *(_short(part) for part in error["loc"])]
+        if len(errors) > len(shown):
+            more = len(errors) - len(shown)
+            shown.append({"type": "too_many_errors", "loc": ["body"], "msg": f"{more} more invalid field(s) not listed"})
+        malformed = any(error["type"] == "json_invalid" for error in shown)
+        raise InvalidRequest(_jsonable(shown), status_code=400 if malformed else 422) from None
     return parsed["instances"] if batch else [parsed]
+
+
+MAX_REPORTED_ERRORS = 20
+"""A hostile body can fail thousands of times (1000 rows x 11 fields, or 50 000 extra keys): listing
+every error turned 10 kB into a 1 MB answer and a span event too big for a collector batch."""
+MAX_LOC_CHARS = 64
+"""An extra key is the client's string; it is named in ``loc`` (and on the span), so it is shortened."""
+
+
+def _short(part: Any) -> Any:
+    return part if not isinstance(part, str) or len(part) <= MAX_LOC_CHARS else part[:MAX_LOC_CHARS] + "…"
 
 
 def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
@@ -57,7 +72,12 @@ def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
 
 
 def build_features(rows: Sequence[dict[str, Any]], slow_fault_ms: float = 0.0) -> np.ndarray:
-    features = engineer_features(columns_from_records(rows))
+    return features_from_columns(columns_from_records(rows), slow_fault_ms)
+
+
+def features_from_columns(columns: Mapping[str, np.ndarray], slow_fault_ms: float = 0.0) -> np.ndarray:
+    """The model matrix from raw columns (the runner keeps the columns for drift counting)."""
+    features = engineer_features(columns)
     if slow_fault_ms > 0:
         slow_feature_fault(slow_fault_ms)
     return features

@@ -17,5 +17,7 @@ def known_series_labels() -> dict[str, frozenset[str] | None]:
     }
     for _, rule in rules():  # recording rules in file order: later ones may read earlier ones
         if "record" in rule:
-            known[rule["record"]] = output_labels(parse(rule["expr"]), known)
+            labels = output_labels(parse(rule["expr"]), known)
+            # A rule's static `labels:` are on its series too (e.g. vector(0.1) with ml_feature).
+            known[rule["record"]] = None if labels is None else labels | frozenset(rule.get("labels", {}))
     return known

@@ -27,3 +27,12 @@ def compose() -> str:
     if found.returncode != 0 or not found.stdout.strip():
         pytest.fail(f"no Docker Compose v2+ CLI found: run `{INSTALL}` (builds it from its Go module)")
     return found.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def promtool3() -> str:
+    """promtool of the Prometheus version docker-compose.yml runs: $PROMTOOL3_BIN or the cached build."""
+    found = subprocess.run(["bash", str(ROOT / "scripts/check_config.sh"), "promtool3-path"], capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        pytest.fail(f"no Prometheus 3 promtool found: run `{INSTALL}` (builds it from its Go module)")
+    return found.stdout.strip()

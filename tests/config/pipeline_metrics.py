@@ -8,7 +8,12 @@ the collector's own telemetry (:8888), for a 0.15x collector:
 * counters get ``_total``; a unit is appended as a word (``s`` -> ``_seconds``, ``By`` -> ``_bytes``);
   ``{annotation}`` units add nothing; gauges with unit ``1`` get ``_ratio``.
 * resource attributes: ``service.name`` -> ``job``, ``service.instance.id`` -> ``instance``, and
-  the collector copies ``ml.model.version`` onto every app series as ``ml_model_version``.
+  the collector copies ``ml.model.version`` and ``deployment.environment.name`` onto every app and
+  span-metrics series (``ml_model_version``, ``deployment_environment_name``; its
+  transform/promote_resource processor).
+* the SDK's own pipeline metrics (``otel.sdk.*``, opentelemetry-sdk 1.45, checked against a real
+  run of the service): only the batch span/log processors and the OTLP span/log exporters have
+  them (the metric exporter is created before the meter provider, so it has none).
 
 ``always`` is False for series that only exist once something went wrong (a refused span, an
 ML error): an end-to-end test cannot expect them under healthy traffic.
@@ -18,9 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-APP_RESOURCE_LABELS = frozenset({"job", "instance", "ml_model_version", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
+APP_RESOURCE_LABELS = frozenset(
+    {"job", "instance", "ml_model_version", "deployment_environment_name", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+)
 COLLECTOR_LABELS = frozenset({"job", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
-SPAN_METRIC_LABELS = frozenset({"service_name", "span_name", "span_kind", "status_code"})
+# The connector's own dimensions, plus the two the collector config adds (http.response.status_code,
+# error.type) and the collector process's id.
+SPAN_METRIC_LABELS = frozenset(
+    {"service_name", "span_name", "span_kind", "status_code", "http_response_status_code", "error_type", "collector_instance_id"}
+)
+SDK_COMPONENT_LABELS = frozenset({"otel_component_name", "otel_component_type"})
+SDK_EXPORTER_LABELS = SDK_COMPONENT_LABELS | {"server_address", "server_port"}
 HTTP_LABELS = frozenset(
     {"http_request_method", "http_route", "http_response_status_code", "url_scheme", "network_protocol_version", "error_type"}
 )
@@ -68,6 +81,8 @@ METRICS: tuple[PromMetric, ...] = (
     _app("http_server_active_requests", "gauge", {"http_request_method", "url_scheme", "network_protocol_name"}),
     _app("ml_stage_duration_seconds", "histogram", {"ml_stage"}),
     _app("ml_predictions_total", "counter", {"ml_prediction_class"}),
+    # Drift: scored rows per (feature, reference bucket); every bucket exported from the start.
+    _app("ml_feature_bucket_total", "counter", {"ml_feature", "ml_bucket"}),
     _app("ml_prediction_score", "histogram"),
     _app("ml_errors_total", "counter", {"error_type", "ml_stage"}, always=False),
     _app("ml_batch_size", "histogram"),
@@ -75,6 +90,19 @@ METRICS: tuple[PromMetric, ...] = (
     _app("process_cpu_time_seconds_total", "counter", {"cpu_mode"}),
     _app("process_cpu_utilization_ratio", "gauge"),
     _app("process_memory_usage_bytes", "gauge"),
+    _app("ml_auth_failures_total", "counter", {"error_type"}, always=False),
+    # --- the service's SDK pipeline (error_type only on dropped / failed items) ---
+    _app("otel_sdk_processor_span_processed_total", "counter", SDK_COMPONENT_LABELS | {"error_type"}),
+    _app("otel_sdk_processor_span_queue_size", "gauge", SDK_COMPONENT_LABELS),
+    _app("otel_sdk_processor_span_queue_capacity", "gauge", SDK_COMPONENT_LABELS),
+    _app("otel_sdk_processor_log_processed_total", "counter", SDK_COMPONENT_LABELS | {"error_type"}),
+    _app("otel_sdk_processor_log_queue_size", "gauge", SDK_COMPONENT_LABELS),
+    _app("otel_sdk_processor_log_queue_capacity", "gauge", SDK_COMPONENT_LABELS),
+    _app("otel_sdk_exporter_span_exported_total", "counter", SDK_EXPORTER_LABELS | {"error_type"}),
+    _app("otel_sdk_exporter_span_inflight", "gauge", SDK_EXPORTER_LABELS),
+    _app("otel_sdk_exporter_log_exported_total", "counter", SDK_EXPORTER_LABELS | {"error_type"}),
+    _app("otel_sdk_exporter_log_inflight", "gauge", SDK_EXPORTER_LABELS),
+    _app("otel_sdk_exporter_operation_duration_seconds", "histogram", SDK_EXPORTER_LABELS | {"error_type", "rpc_response_status_code", "http_response_status_code"}),
     # --- spanmetrics connector (every span, before tail sampling) ---
     PromMetric("traces_span_metrics_calls_total", "counter", "spanmetrics", APP_RESOURCE_LABELS | SPAN_METRIC_LABELS),
     PromMetric("traces_span_metrics_duration_seconds", "histogram", "spanmetrics", APP_RESOURCE_LABELS | SPAN_METRIC_LABELS),

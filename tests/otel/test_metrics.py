@@ -20,6 +20,8 @@ ALLOWED_ATTRIBUTE_KEYS = {
     "url.scheme",
     "network.protocol.version",
     "cpu.mode",
+    "ml.feature",  # drift buckets: raw field names + "score", and their fixed reference buckets
+    "ml.bucket",
 }
 
 

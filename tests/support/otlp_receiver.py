@@ -1,11 +1,13 @@
 """A real OTLP receiver (gRPC and HTTP/protobuf) for wire-level tests, decoding with opentelemetry-proto.
 
 It stores every decoded export request, and can be stopped, restarted on the same port, or told
-to hang (accept and never answer) so tests can exercise a collector that is down or stuck.
+to hang (accept and never answer) so tests can exercise a collector that is down or stuck. Given
+server credentials (gRPC) or an SSL context (HTTP) it serves TLS, like a collector with a certificate.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -70,10 +72,17 @@ class _Hang:
 
 
 class GrpcReceiver:
-    def __init__(self, received: Received | None = None, port: int = 0, hang: _Hang | None = None) -> None:
+    def __init__(
+        self,
+        received: Received | None = None,
+        port: int = 0,
+        hang: _Hang | None = None,
+        server_credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
         self.received = received or Received()
         self.hang = hang or _Hang()
         self.port = port
+        self.server_credentials = server_credentials
         self._server: grpc.Server | None = None
 
     def start(self) -> GrpcReceiver:
@@ -104,14 +113,18 @@ class GrpcReceiver:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
-        self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        address = f"127.0.0.1:{self.port}"
+        if self.server_credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, self.server_credentials)
         server.start()
         self._server = server
         return self
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'http' if self.server_credentials is None else 'https'}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -128,10 +141,17 @@ _PATHS = {
 
 
 class HttpReceiver:
-    def __init__(self, received: Received | None = None, port: int = 0, hang: _Hang | None = None) -> None:
+    def __init__(
+        self,
+        received: Received | None = None,
+        port: int = 0,
+        hang: _Hang | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.received = received or Received()
         self.hang = hang or _Hang()
         self.port = port
+        self.ssl_context = ssl_context
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> HttpReceiver:
@@ -164,13 +184,15 @@ class HttpReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.ssl_context is not None:
+            self._server.socket = self.ssl_context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'http' if self.ssl_context is None else 'https'}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self._server is not None:

@@ -1,0 +1,395 @@
+#!/usr/bin/env bash
+# The real telemetry stack on this machine, without Docker, from the files docker-compose uses.
+#
+#   scripts/stack.sh provision   build/download everything into the cache (idempotent, keyed by version)
+#   scripts/stack.sh up          provision, then start Elasticsearch -> Jaeger -> Collector -> Prometheus
+#                                on 127.0.0.1 and wait until each is ready (already up: says so, exit 0)
+#   scripts/stack.sh down        stop exactly the processes `up` started (pid files), wait for them to exit
+#   scripts/stack.sh status      one line per component: pid, state, URL
+#
+# Components (versions pinned here; docker-compose.yml pins the same ones):
+#   OpenTelemetry Collector 0.157.0  built with the Collector Builder (OCB) from
+#                                    collector-config/builder-config.yaml; config collector-config/otel-collector.yaml
+#   Jaeger 2.13.0                    Go module github.com/jaegertracing/jaeger v1.76.0 (v2 releases are tagged
+#                                    v1.N.0); its go.mod has a replace directive, which `go install mod@version`
+#                                    refuses, so it is built in place from the module cache
+#                                    config collector-config/jaeger/jaeger-es.yaml (STACK_JAEGER_CONFIG to change)
+#   Prometheus                       Debian package (2.42): scrapes the collector's prometheus exporter, no OTLP
+#                                    receiver needed; rules from collector-config/prometheus/rules
+#   Elasticsearch 8.19.4             integ-test-zip from Maven Central, Java 17, single node, security off,
+#                                    127.0.0.1 only, heap 512m
+#
+# Prometheus runs from a copy of collector-config/prometheus/prometheus.yml rendered into the run dir:
+# compose hostnames (otel-collector:8889, ...) become 127.0.0.1, every scrape and evaluation interval
+# becomes STACK_SCRAPE_INTERVAL (5s, so tests see data and alerts quickly), rule_files point at the repo.
+#
+# Ports (all 127.0.0.1): collector 4317/4318 (OTLP), 13133 (health), 8888 (own metrics), 8889 (prometheus
+# exporter); Jaeger 16686 (API/UI), 16685 (query gRPC), 14317/14318 (OTLP in), 14133 (health), 14269
+# (metrics); Prometheus 9090; Elasticsearch 9200 (HTTP), 9300 (transport).
+#
+# Environment:
+#   STACK_CACHE_DIR        cache root (default ~/.cache/otel-ml-stack); builds live in <component>-<version>/
+#   STACK_RUN_DIR          logs, pid files, data (default $STACK_CACHE_DIR/run)
+#   STACK_SCRAPE_INTERVAL  Prometheus scrape/evaluation interval of the local copy (default 5s)
+#   STACK_JAEGER_CONFIG    Jaeger config (default collector-config/jaeger/jaeger-es.yaml)
+#   ES_JAVA_HOME           JDK for Elasticsearch (default: Java 17 found on the machine)
+#   TAIL_SAMPLING_LATENCY_MS, TAIL_SAMPLING_PERCENT, ES_LOGS_INDEX, ES_TRACES_INDEX, ...: passed to the
+#                          collector as-is (see the header of otel-collector.yaml)
+#
+# Elasticsearch refuses to run as root. As root, it is started inside a user namespace
+# (`unshare --user --map-user=1000`) where it is not root but still owns its files.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONF="$ROOT/collector-config"
+CACHE="${STACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml-stack}"
+RUN="${STACK_RUN_DIR:-$CACHE/run}"
+LOGS="$RUN/logs"
+SCRAPE_INTERVAL="${STACK_SCRAPE_INTERVAL:-5s}"
+JAEGER_CONFIG="${STACK_JAEGER_CONFIG:-$CONF/jaeger/jaeger-es.yaml}"
+
+# The collector version is the manifest's dist.version (one source of truth with the component pins).
+OTELCOL_VERSION="$(awk '/^dist:/{d=1} d && /^  version:/{print $2; exit}' "$CONF/builder-config.yaml")"
+OCB_VERSION="v$OTELCOL_VERSION"
+JAEGER_VERSION="2.13.0"
+JAEGER_MODULE_VERSION="v1.76.0"   # Jaeger v2.N.0 is module v1.(N+63).0
+ES_VERSION="8.19.4"
+
+OTELCOL_DIR="$CACHE/otelcol-v$OTELCOL_VERSION"
+OTELCOL_BIN="$OTELCOL_DIR/otelcol-ml"
+JAEGER_DIR="$CACHE/jaeger-$JAEGER_MODULE_VERSION"
+JAEGER_BIN="$JAEGER_DIR/jaeger"
+ES_DIR="$CACHE/elasticsearch-$ES_VERSION"
+ES_HOME="$ES_DIR/elasticsearch-$ES_VERSION"
+
+COMPONENTS=(elasticsearch jaeger otel-collector prometheus)
+declare -A PORTS=(
+  [elasticsearch]="9200 9300"
+  [jaeger]="16686 16685 14317 14318 14133 14269"
+  [otel-collector]="4317 4318 13133 8888 8889"
+  [prometheus]="9090"
+)
+declare -A READY_URL=(
+  [elasticsearch]="http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=1s"
+  [jaeger]="http://127.0.0.1:16686/api/services"
+  [otel-collector]="http://127.0.0.1:13133/"
+  [prometheus]="http://127.0.0.1:9090/-/ready"
+)
+# A substring of /proc/<pid>/cmdline, so a recycled pid is never mistaken for ours.
+declare -A CMD_MATCH=(
+  [elasticsearch]="org.elasticsearch"
+  [jaeger]="$JAEGER_BIN"
+  [otel-collector]="$OTELCOL_BIN"
+  [prometheus]="prometheus"
+)
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------- provision
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found; install it with: $2"; }
+
+java17_home() {
+  if [[ -n "${ES_JAVA_HOME:-}" ]]; then echo "$ES_JAVA_HOME"; return; fi
+  local d
+  for d in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk-arm64 /usr/lib/jvm/java-17-openjdk; do
+    [[ -x "$d/bin/java" ]] && { echo "$d"; return; }
+  done
+  [[ -n "${JAVA_HOME:-}" ]] && { echo "$JAVA_HOME"; return; }
+  die "no Java 17 for Elasticsearch $ES_VERSION; install it with: apt-get install -y openjdk-17-jre-headless (or set ES_JAVA_HOME)"
+}
+
+provision_collector() {
+  local manifest_sum stamp="$OTELCOL_DIR/manifest.sha256"
+  # Keyed by version (directory) and by the manifest's content without comments (stamp).
+  manifest_sum="$(grep -v '^[[:space:]]*#' "$CONF/builder-config.yaml" | sha256sum | cut -d' ' -f1)"
+  if [[ -x "$OTELCOL_BIN" && -f "$stamp" && "$(cat "$stamp")" == "$manifest_sum" ]]; then return; fi
+  need go "https://go.dev/doc/install (Go >= 1.25)"
+  log "building the OpenTelemetry Collector $OTELCOL_VERSION with OCB into $OTELCOL_DIR (several minutes once)"
+  mkdir -p "$OTELCOL_DIR/bin"
+  if [[ ! -x "$OTELCOL_DIR/bin/builder" ]]; then
+    GOBIN="$OTELCOL_DIR/bin" go install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
+  fi
+  # Same manifest, output into the cache (output_path in the file is relative to the repo).
+  sed "s#^  output_path: .*#  output_path: $OTELCOL_DIR/src#" "$CONF/builder-config.yaml" > "$OTELCOL_DIR/manifest.yaml"
+  "$OTELCOL_DIR/bin/builder" --config="$OTELCOL_DIR/manifest.yaml" > "$OTELCOL_DIR/build.log" 2>&1 \
+    || { tail -30 "$OTELCOL_DIR/build.log" >&2; die "collector build failed (full log: $OTELCOL_DIR/build.log)"; }
+  install -m 0755 "$OTELCOL_DIR/src/otelcol-ml" "$OTELCOL_BIN"
+  echo "$manifest_sum" > "$stamp"
+}
+
+provision_jaeger() {
+  [[ -x "$JAEGER_BIN" ]] && return
+  need go "https://go.dev/doc/install (Go >= 1.25)"
+  log "building Jaeger $JAEGER_VERSION (module $JAEGER_MODULE_VERSION) into $JAEGER_DIR (several minutes once)"
+  mkdir -p "$JAEGER_DIR"
+  local src
+  src="$(cd "$JAEGER_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_VERSION" \
+      -o "$JAEGER_BIN.tmp" ./cmd/jaeger)
+  mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
+}
+
+provision_elasticsearch() {
+  [[ -x "$ES_HOME/bin/elasticsearch" ]] && return
+  need mvn "apt-get install -y maven"
+  need unzip "apt-get install -y unzip"
+  log "downloading Elasticsearch $ES_VERSION (integ-test-zip) from Maven Central into $ES_DIR"
+  mkdir -p "$ES_DIR"
+  mvn -q -B dependency:copy \
+    "-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
+    "-DoutputDirectory=$ES_DIR"
+  rm -rf "$ES_HOME"
+  unzip -q "$ES_DIR/elasticsearch-$ES_VERSION.zip" -d "$ES_DIR"
+  rm -f "$ES_DIR/elasticsearch-$ES_VERSION.zip"
+}
+
+provision_prometheus() {
+  command -v prometheus >/dev/null 2>&1 && return
+  log "installing Prometheus from the Debian package"
+  local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+
+provision() {
+  need curl "apt-get install -y curl"
+  java17_home >/dev/null
+  provision_elasticsearch
+  provision_jaeger
+  provision_collector
+  provision_prometheus
+}
+
+# ---------------------------------------------------------------------------------------- processes
+
+pidfile() { echo "$RUN/$1.pid"; }
+
+# Prints the pid when the component's pid file names a live process of ours.
+running_pid() {
+  local f pid
+  f="$(pidfile "$1")"
+  [[ -f "$f" ]] || return 1
+  pid="$(cat "$f")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && [[ -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "${CMD_MATCH[$1]}" || return 1
+  echo "$pid"
+}
+
+is_ready() { curl -fsS -o /dev/null --max-time 3 "${READY_URL[$1]}" 2>/dev/null; }
+
+port_holder() { ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:(.*)' | head -1; }
+
+check_ports_free() {
+  local port holder busy=0
+  for port in ${PORTS[$1]}; do
+    if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then
+      holder="$(port_holder "$port")"
+      log "error: port $port (needed by $1) is already in use by ${holder:-an unknown process}"
+      busy=1
+    fi
+  done
+  return $busy
+}
+
+# start <component> <command...>: background it in its own session, log to $LOGS, record the pid.
+start_bg() {
+  local name="$1"; shift
+  setsid "$@" > "$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! > "$(pidfile "$name")"
+}
+
+wait_ready() {
+  local name="$1" timeout="$2" start=$SECONDS
+  while ! is_ready "$name"; do
+    if ! running_pid "$name" >/dev/null; then
+      tail -25 "$LOGS/$name.log" >&2 || true
+      die "$name exited during startup (log: $LOGS/$name.log)"
+    fi
+    if (( SECONDS - start > timeout )); then
+      tail -25 "$LOGS/$name.log" >&2 || true
+      die "$name not ready after ${timeout}s at ${READY_URL[$name]} (log: $LOGS/$name.log)"
+    fi
+    sleep 0.5
+  done
+}
+
+start_elasticsearch() {
+  local conf="$RUN/elasticsearch/config"
+  mkdir -p "$conf" "$RUN/elasticsearch/data" "$RUN/elasticsearch/logs"
+  cp -r "$ES_HOME/config/." "$conf/"
+  cat > "$conf/elasticsearch.yml" <<EOF
+cluster.name: otel-ml-stack
+node.name: local
+discovery.type: single-node
+network.host: 127.0.0.1
+http.port: 9200
+transport.port: 9300
+path.data: $RUN/elasticsearch/data
+path.logs: $RUN/elasticsearch/logs
+xpack.security.enabled: false
+# A nearly full disk would otherwise flip every index to read-only.
+cluster.routing.allocation.disk.threshold_enabled: false
+EOF
+  local -a cmd=(env ES_PATH_CONF="$conf" ES_JAVA_HOME="$(java17_home)" ES_JAVA_OPTS="-Xms512m -Xmx512m"
+                "$ES_HOME/bin/elasticsearch" -d -p "$(pidfile elasticsearch)")
+  if [[ $(id -u) -eq 0 ]]; then
+    unshare --user --map-user=1000 --map-group=1000 true 2>/dev/null \
+      || die "Elasticsearch refuses to run as root and user namespaces are unavailable here; run as a non-root user"
+    cmd=(unshare --user --map-user=1000 --map-group=1000 "${cmd[@]}")
+  fi
+  # -d daemonizes once the node has started; -p makes Elasticsearch itself write the server's pid.
+  rm -f "$(pidfile elasticsearch)"
+  "${cmd[@]}" > "$LOGS/elasticsearch.log" 2>&1 < /dev/null \
+    || { tail -25 "$LOGS/elasticsearch.log" >&2; tail -25 "$RUN/elasticsearch/logs/otel-ml-stack.log" >&2 || true
+         die "Elasticsearch failed to start (logs: $LOGS/elasticsearch.log, $RUN/elasticsearch/logs/)"; }
+}
+
+# Single node: indices the collector creates (otel-logs, otel-traces) get no replica, so the cluster
+# is green rather than yellow. Local stack only; idempotent.
+es_single_node_settings() {
+  curl -fsS -o /dev/null -X PUT "http://127.0.0.1:9200/_index_template/otel-single-node" \
+    -H 'content-type: application/json' \
+    -d '{"index_patterns": ["otel-*"], "priority": 1, "template": {"settings": {"number_of_replicas": 0}}}'
+  curl -fsS -o /dev/null -X PUT "http://127.0.0.1:9200/otel-*/_settings?allow_no_indices=true" \
+    -H 'content-type: application/json' -d '{"index": {"number_of_replicas": 0}}'
+}
+
+start_jaeger() {
+  start_bg jaeger "$JAEGER_BIN" --config="$JAEGER_CONFIG"
+}
+
+start_collector() {
+  start_bg otel-collector "$OTELCOL_BIN" --config="$CONF/otel-collector.yaml"
+}
+
+render_prometheus_config() {
+  local dir="$RUN/prometheus"
+  # rules.d: extra rule files a test may drop in (then POST /-/reload), e.g. an alert with a short `for:`.
+  mkdir -p "$dir/data" "$dir/rules.d"
+  sed -E \
+    -e "s#^rule_files:.*#&\n  - $dir/rules.d/*.yml#" \
+    -e 's/(["[:space:]])otel-collector:([0-9]+)/\1127.0.0.1:\2/g' \
+    -e 's/(["[:space:]])localhost:([0-9]+)/\1127.0.0.1:\2/g' \
+    -e "s/^([[:space:]]*)scrape_interval:.*/\1scrape_interval: $SCRAPE_INTERVAL/" \
+    -e "s/^([[:space:]]*)evaluation_interval:.*/\1evaluation_interval: $SCRAPE_INTERVAL/" \
+    -e "s/^([[:space:]]*)scrape_timeout:.*/\1scrape_timeout: $SCRAPE_INTERVAL/" \
+    -e "s#^([[:space:]]*)- rules/#\1- $CONF/prometheus/rules/#" \
+    "$CONF/prometheus/prometheus.yml" > "$dir/prometheus.yml"
+  if command -v promtool >/dev/null 2>&1; then
+    promtool check config "$dir/prometheus.yml" > "$LOGS/promtool.log" 2>&1 \
+      || { cat "$LOGS/promtool.log" >&2; die "rendered $dir/prometheus.yml is invalid"; }
+  fi
+}
+
+start_prometheus() {
+  render_prometheus_config
+  start_bg prometheus prometheus \
+    --config.file="$RUN/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$RUN/prometheus/data" \
+    --storage.tsdb.retention.time=1d \
+    --web.listen-address=127.0.0.1:9090 \
+    --web.enable-lifecycle \
+    --enable-feature=exemplar-storage
+}
+
+# ---------------------------------------------------------------------------------------- commands
+
+up() {
+  local t0=$SECONDS name pid
+  local -A timeout=([elasticsearch]=180 [jaeger]=60 [otel-collector]=60 [prometheus]=60)
+  local all_up=1
+  for name in "${COMPONENTS[@]}"; do
+    running_pid "$name" >/dev/null && is_ready "$name" || all_up=0
+  done
+  if (( all_up )); then
+    log "stack already up (run dir $RUN)"
+    status
+    return 0
+  fi
+  provision
+  mkdir -p "$LOGS"
+  # Check every port before starting anything, so a conflict never leaves a half-started stack.
+  local conflict=0
+  for name in "${COMPONENTS[@]}"; do
+    running_pid "$name" >/dev/null && continue
+    rm -f "$(pidfile "$name")"
+    check_ports_free "$name" || conflict=1
+  done
+  (( conflict )) && die "ports busy (see above); stop what holds them or run: $0 down"
+
+  for name in "${COMPONENTS[@]}"; do
+    if pid="$(running_pid "$name")"; then
+      log "$name already running (pid $pid)"
+    else
+      local ts=$SECONDS
+      case "$name" in
+        elasticsearch) start_elasticsearch ;;
+        jaeger) start_jaeger ;;
+        otel-collector) start_collector ;;
+        prometheus) start_prometheus ;;
+      esac
+      wait_ready "$name" "${timeout[$name]}"
+      [[ "$name" == elasticsearch ]] && es_single_node_settings
+      log "$name ready in $((SECONDS - ts))s (pid $(running_pid "$name"))"
+      continue
+    fi
+    wait_ready "$name" "${timeout[$name]}"
+  done
+  log "stack up in $((SECONDS - t0))s; logs and pid files in $RUN"
+  status
+}
+
+down() {
+  local name pid i stopped=0
+  for (( i=${#COMPONENTS[@]}-1; i>=0; i-- )); do
+    name="${COMPONENTS[$i]}"
+    if pid="$(running_pid "$name")"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      local waited=0
+      while kill -0 "$pid" 2>/dev/null; do
+        if (( waited >= 60 )); then   # 30 s
+          log "$name (pid $pid) did not stop after 30s; sending SIGKILL"
+          kill -KILL "$pid" 2>/dev/null || true
+        fi
+        sleep 0.5; waited=$((waited + 1))
+      done
+      log "stopped $name (pid $pid)"
+      stopped=1
+    fi
+    rm -f "$(pidfile "$name")"
+  done
+  (( stopped )) || log "nothing running (run dir $RUN)"
+}
+
+status() {
+  local name pid state url
+  local -A urls=(
+    [elasticsearch]="http://127.0.0.1:9200"
+    [jaeger]="http://127.0.0.1:16686 (OTLP in 127.0.0.1:14317/14318)"
+    [otel-collector]="OTLP grpc 127.0.0.1:4317 http http://127.0.0.1:4318, health :13133, metrics :8888, exporter :8889"
+    [prometheus]="http://127.0.0.1:9090"
+  )
+  local rc=0
+  for name in "${COMPONENTS[@]}"; do
+    if pid="$(running_pid "$name")"; then
+      if is_ready "$name"; then state="ready"; else state="starting/unhealthy"; rc=1; fi
+    else
+      pid="-"; state="stopped"; rc=1
+    fi
+    printf '%-15s %-8s %-19s %s\n' "$name" "$pid" "$state" "${urls[$name]}"
+  done
+  printf 'run dir: %s (logs in %s)\n' "$RUN" "$LOGS"
+  return $rc
+}
+
+case "${1:-}" in
+  provision) provision ;;
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 {provision|up|down|status}" >&2; exit 2 ;;
+esac

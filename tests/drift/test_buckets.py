@@ -1,0 +1,159 @@
+"""Bucket assignment: the reference deciles' rule, the card's shares, and the recorder's three paths agree."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+from opentelemetry.sdk.resources import Resource
+
+from otel.fastmetrics import FastMetrics
+from scripts.train_model import DEFAULT_ROWS, DEFAULT_SEED, generate_dataset, split_indices
+from service.config import Settings
+from service.drift.buckets import (
+    SCORE_FEATURE,
+    UNSEEN,
+    DriftReference,
+    DriftReferenceError,
+    bucket_label,
+    decile_bucket,
+    decile_shares,
+)
+from service.drift.recorder import BROADCAST_MAX_ROWS, DriftRecorder, create_recorder
+from service.loadgen.bodies import BASELINE
+from service.pipeline.features import columns_from_records
+from service.pipeline.vocabulary import CATEGORICAL_FIELDS, NUMERIC_FIELDS
+
+CARD: dict[str, Any] = json.loads(Settings.from_env({}).model_card_path.read_text())
+REFERENCE = DriftReference.from_card(CARD)
+
+
+@pytest.fixture(scope="module")
+def training_split() -> dict[str, np.ndarray]:
+    raw, _ = generate_dataset(DEFAULT_SEED, DEFAULT_ROWS)
+    train, _ = split_indices(DEFAULT_ROWS, DEFAULT_SEED)
+    return {name: column[train] for name, column in raw.items()}
+
+
+@pytest.mark.parametrize("name", NUMERIC_FIELDS)
+def test_card_bucket_shares_are_the_training_splits_shares_under_the_bucket_rule(training_split: dict[str, np.ndarray], name: str) -> None:
+    stats = CARD["reference_statistics"]["numeric"][name]
+    np.testing.assert_allclose(decile_shares(stats["decile_edges"], training_split[name]), stats["bucket_shares"], atol=1e-6)
+    # The edges are the training deciles: about (i+1)/10 of the values or more are <= edge i.
+    below = np.cumsum(stats["bucket_shares"])[:-1]
+    assert np.all(below >= np.linspace(0.1, 0.9, 9) - 1e-4)
+
+
+def test_edges_belong_to_the_bucket_below_them() -> None:
+    edges = np.array([10.0, 20.0, 30.0])
+    values = np.array([-np.inf, 5.0, 10.0, np.nextafter(10.0, 11.0), 20.0, 25.0, 30.0, 30.5, 1e300, np.inf])
+    assert decile_bucket(edges, values).tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3]
+
+
+def test_equal_edges_leave_empty_buckets_out_of_the_exported_labels() -> None:
+    delinquencies = REFERENCE.feature("delinquencies_2y")  # edges 0 x8, then 1: "0", "1", "more"
+    assert delinquencies.labels == ("q00", "q08", "q09")
+    assert delinquencies.ranges == ("<= 0", "(0, 1]", "> 1")
+    term = REFERENCE.feature("loan_term_months")  # edges 24, 24, 36, 36, 36, 36, 48, 60, 60
+    assert term.labels == ("q00", "q02", "q06", "q07", "q09")
+    for feature in REFERENCE.features:
+        assert sum(feature.reference) == pytest.approx(1.0, abs=1e-5)
+        assert len(feature.labels) == len(set(feature.labels))
+
+
+def test_categorical_buckets_are_the_vocabulary_plus_unseen() -> None:
+    purpose = REFERENCE.feature("purpose")
+    assert purpose.labels[:-1] == tuple(CARD["reference_statistics"]["categorical"]["purpose"])
+    assert purpose.labels[-1] == UNSEEN and purpose.reference[-1] == 0.0
+    assert REFERENCE.names[-1] == SCORE_FEATURE
+
+
+def test_a_card_without_drift_statistics_is_refused_naming_the_key() -> None:
+    card = json.loads(json.dumps(CARD))
+    del card["reference_statistics"]["score"]["bucket_shares"]
+    with pytest.raises(DriftReferenceError, match="bucket_shares"):
+        DriftReference.from_card(card)
+
+
+# --- the recorder --------------------------------------------------------------------------------
+
+
+def _recorder() -> DriftRecorder:
+    recorder = create_recorder(CARD, FastMetrics("test", Resource.create({})))
+    assert recorder is not None
+    return recorder
+
+
+def _counts(recorder: DriftRecorder) -> dict[tuple[str, str], int]:
+    attributes = [(a["ml.feature"], a["ml.bucket"]) for a in recorder.counter._attributes]
+    return dict(zip(attributes, recorder.counter.values(), strict=True))
+
+
+def _expected(rows: list[dict[str, Any]], scores: np.ndarray) -> dict[tuple[str, str], int]:
+    """Direct computation: numpy searchsorted per feature, a comparison per category."""
+    expected: dict[tuple[str, str], int] = {}
+    for feature in REFERENCE.features:
+        for label in feature.labels:
+            expected[(feature.name, label)] = 0
+    for name in NUMERIC_FIELDS:
+        values = np.array([r[name] for r in rows], dtype=np.float64)
+        for index in np.searchsorted(REFERENCE.feature(name).edges, values, side="left"):
+            expected[(name, bucket_label(int(index)))] += 1
+    for name in CATEGORICAL_FIELDS:
+        known = REFERENCE.feature(name).categories
+        for row in rows:
+            expected[(name, row[name] if row[name] in known else UNSEEN)] += 1
+    for index in np.searchsorted(REFERENCE.feature(SCORE_FEATURE).edges, scores, side="left"):
+        expected[(SCORE_FEATURE, bucket_label(int(index)))] += 1
+    return expected
+
+
+def _rows_with_edge_values(n: int, seed: int) -> list[dict[str, Any]]:
+    """Realistic rows, a third of whose numeric values sit exactly on a decile edge."""
+    rng = random.Random(seed)
+    rows = [BASELINE.application(rng) for _ in range(n)]
+    for row in rows:
+        for name in NUMERIC_FIELDS:
+            if rng.random() < 0.33:
+                edge = rng.choice(REFERENCE.feature(name).edges)
+                row[name] = type(row[name])(edge)
+        if rng.random() < 0.05:
+            row["purpose"] = "yacht"  # impossible after validation, but counted honestly
+    return rows
+
+
+@pytest.mark.parametrize("rows", [1, 7, BROADCAST_MAX_ROWS, BROADCAST_MAX_ROWS + 1, 1000])
+def test_recorder_counts_equal_a_direct_computation(rows: int) -> None:
+    data = _rows_with_edge_values(rows, seed=rows)
+    rng = np.random.default_rng(rows)
+    score_edges = np.asarray(REFERENCE.feature(SCORE_FEATURE).edges)
+    scores = np.where(rng.random(rows) < 0.3, rng.choice(score_edges, rows), rng.random(rows))
+    recorder = _recorder()
+    recorder.record(data, columns_from_records(data), scores)
+    counts = _counts(recorder)
+    assert counts == _expected(data, scores)
+    for feature in REFERENCE.features:
+        assert sum(v for (f, _), v in counts.items() if f == feature.name) == rows
+
+
+def test_one_by_one_equals_all_at_once() -> None:
+    data = _rows_with_edge_values(300, seed=9)
+    scores = np.random.default_rng(9).random(300)
+    single, batch = _recorder(), _recorder()
+    for row, score in zip(data, scores, strict=True):
+        single.record([row], columns_from_records([row]), np.array([score]))
+    batch.record(data, columns_from_records(data), scores)
+    assert _counts(single) == _counts(batch)
+
+
+def test_every_bucket_is_exported_from_the_start_at_zero() -> None:
+    recorder = _recorder()
+    metric = recorder.counter.metric(0, 1)
+    assert metric is not None
+    points = metric.data.data_points
+    assert len(points) == sum(len(f.labels) for f in REFERENCE.features) == 100
+    assert {p.value for p in points} == {0}
+    assert metric.data.is_monotonic and metric.name == "ml.feature.bucket"

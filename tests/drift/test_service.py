@@ -1,0 +1,65 @@
+"""The service counts every scored row into ml.feature.bucket, and only scored rows, with bounded attributes."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from service.config import Settings
+from service.drift.buckets import DriftReference
+from service.drift.recorder import create_recorder
+from service.loadgen.bodies import BASELINE, DRIFTED
+from service.pipeline.model import ModelCard
+from tests.conftest import Captured, build_client
+
+CARD = ModelCard.load(Settings.from_env({}).model_card_path).raw
+REFERENCE = DriftReference.from_card(CARD)
+
+
+def _counts(captured: Captured) -> dict[tuple[str, str], int]:
+    return {(p.attributes["ml.feature"], p.attributes["ml.bucket"]): p.value for p in captured.metric_points("ml.feature.bucket")}
+
+
+def _per_feature(counts: dict[tuple[str, str], int]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for (feature, _), value in counts.items():
+        totals[feature] = totals.get(feature, 0) + value
+    return totals
+
+
+def test_single_and_batch_predictions_are_counted_after_validation(example: dict[str, Any]) -> None:
+    client, captured = build_client()
+    rng = random.Random(4)
+    with client:
+        assert client.post("/predict", json=example).status_code == 200
+        assert client.post("/predict_proba", json=example).status_code == 200
+        assert client.post("/predict/batch", json=BASELINE.batch(rng, 37)).status_code == 200
+        assert client.post("/predict", json={**example, "purpose": "yacht"}).status_code == 422
+        assert client.post("/predict/batch", json={"instances": [example, {**example, "age": 5}]}).status_code == 422
+        counts = _counts(captured)
+    assert _per_feature(counts) == {name: 39 for name in REFERENCE.names}
+    assert counts[("purpose", "unseen")] == 0
+
+
+def test_failed_inference_counts_nothing(example: dict[str, Any]) -> None:
+    client, captured = build_client(Settings.from_env({}, fault_error_rate=1.0))
+    with client:
+        assert client.post("/predict", json=example).status_code == 500
+        assert set(_counts(captured).values()) == {0}
+
+
+def test_attribute_values_are_only_the_predeclared_pairs() -> None:
+    client, captured = build_client()
+    rng = random.Random(8)
+    with client:
+        for population in (BASELINE, DRIFTED):
+            client.post("/predict/batch", json=population.batch(rng, 500))
+            for _ in range(20):
+                client.post("/predict", json=population.application(rng))
+        pairs = set(_counts(captured))
+    assert pairs == {(f.name, label) for f in REFERENCE.features for label in f.labels}
+    assert len(pairs) == 100
+
+
+def test_no_recorder_without_telemetry() -> None:
+    assert create_recorder(CARD, None) is None
