@@ -163,7 +163,8 @@ class TelemetryMiddleware:
         return sampled or status_code >= 500 or (self.slow_ns is not None and elapsed_ns > self.slow_ns)
 
     def _log(self, scope: Scope, method: str, route: str | None, request: RequestState, status_code: int, elapsed_ns: int) -> None:
-        if not self.logger.isEnabledFor(logging.INFO):
+        level = logging.ERROR if status_code >= 500 else logging.INFO  # a failed request is an error record
+        if not self.logger.isEnabledFor(level):
             return
         latency_ms = elapsed_ns / 1e6
         attributes: dict[str, Any] = {
@@ -176,7 +177,7 @@ class TelemetryMiddleware:
         }
         if route is not None:
             attributes[HTTP_ROUTE] = route
-        self.logger.info("%s %s %d %.2fms", method, route or "<unmatched>", status_code, latency_ms, extra=attributes)
+        self.logger.log(level, "%s %s %d %.2fms", method, route or "<unmatched>", status_code, latency_ms, extra=attributes)
 
 
 def _extract(headers: Sequence[tuple[bytes, bytes]]) -> context.Context | None:

@@ -90,6 +90,15 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found; install it with: $2"; }
 
+# A Debian-packaged tool: installed when missing (CI starts from a fresh machine).
+need_apt() {
+  command -v "$1" >/dev/null 2>&1 && return
+  log "installing $2 (Debian package)"
+  local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+
 java17_home() {
   if [[ -n "${ES_JAVA_HOME:-}" ]]; then echo "$ES_JAVA_HOME"; return; fi
   local d
@@ -135,8 +144,8 @@ provision_jaeger() {
 
 provision_elasticsearch() {
   [[ -x "$ES_HOME/bin/elasticsearch" ]] && return
-  need mvn "apt-get install -y maven"
-  need unzip "apt-get install -y unzip"
+  need_apt mvn maven
+  need_apt unzip unzip
   log "downloading Elasticsearch $ES_VERSION (integ-test-zip) from Maven Central into $ES_DIR"
   mkdir -p "$ES_DIR"
   mvn -q -B dependency:copy \
@@ -156,7 +165,7 @@ provision_prometheus() {
 }
 
 provision() {
-  need curl "apt-get install -y curl"
+  need_apt curl curl
   java17_home >/dev/null
   provision_elasticsearch
   provision_jaeger

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from opentelemetry.trace import SpanKind
 
-from tests.conftest import Captured
+from service.config import Settings
+from tests.conftest import Captured, build_client
 
 
 def _request_records(captured: Captured) -> list[Any]:
@@ -39,6 +40,15 @@ def test_failed_requests_are_recorded_too_without_their_values(client: TestClien
     assert record.attributes["http.response.status_code"] == 422
     everything = json.dumps([dict(r.log_record.attributes) | {"body": str(r.log_record.body)} for r in captured.logs.get_finished_logs()])
     assert "31337" not in everything
+
+
+def test_a_server_error_is_an_error_record_a_client_error_is_not(example: dict[str, Any]) -> None:
+    client, captured = build_client(Settings.from_env({"FAULT_ERROR_RATE": "1"}))
+    with client:
+        assert client.post("/predict", json=example).status_code == 500
+        assert client.post("/predict", json={**example, "age": 7}).status_code == 422
+    severities = {r.attributes["http.response.status_code"]: r.severity_text for r in _request_records(captured)}
+    assert severities == {500: "ERROR", 422: "INFO"}
 
 
 def test_health_checks_leave_no_request_record(client: TestClient, captured: Captured) -> None:
