@@ -8,6 +8,7 @@ injects its own.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -67,9 +68,10 @@ def create_app(
         configure_logging(telemetry, settings.log_level, settings.log_format)
         if settings.faults_enabled:
             log.warning(
-                "fault injection is ON: FAULT_SLOW_FEATURE_MS=%s FAULT_ERROR_RATE=%s",
+                "fault injection is ON: FAULT_SLOW_FEATURE_MS=%s FAULT_ERROR_RATE=%s FAULT_SLOW_LOAD_MS=%s",
                 settings.fault_slow_feature_ms,
                 settings.fault_error_rate,
+                settings.fault_slow_load_ms,
             )
         model = await run_in_threadpool(_load_and_warm, settings)
         state.pipeline = Pipeline(model, settings, state.instruments, drift=drift)
@@ -77,8 +79,9 @@ def create_app(
             state.instruments.model_loaded = 1
         log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.exporters or "disabled")
         yield
-        if state.instruments is not None:
-            state.instruments.model_loaded = 0
+        # ml_model_loaded stays 1: the process is going away, not unloading. A 0 in its final
+        # export would be held by the collector (metric_expiration) and page ModelNotLoaded on
+        # every normal stop; a dead process is ServiceDown's to report.
         state.pipeline = None
         if owns_telemetry:
             remove_otel_bridge()
@@ -138,6 +141,9 @@ def _resource_attributes(settings: Settings, card: ModelCard) -> dict[str, Any]:
 
 
 def _load_and_warm(settings: Settings) -> OnnxModel:
+    if settings.fault_slow_load_ms > 0:
+        # A model that takes long to load: not ready, ml_model_loaded 0, telemetry still exported.
+        time.sleep(settings.fault_slow_load_ms / 1000)
     model = OnnxModel.load(settings.model_path, settings.onnx_intra_op_threads, settings.onnx_inter_op_threads)
     model.warm_up(build_features([dict(EXAMPLE_APPLICATION)]))
     return model

@@ -58,6 +58,7 @@ class Settings:
     profile_slow_ms: float = _env("PROFILE_SLOW_MS", 250.0, "Requests slower than this get hot functions even when not profiled (0 disables).")
     fault_slow_feature_ms: float = _env("FAULT_SLOW_FEATURE_MS", 0.0, "Fault injection: slow pure-Python work in feature engineering, ms per request.")
     fault_error_rate: float = _env("FAULT_ERROR_RATE", 0.0, "Fault injection: fraction of inference calls that raise.")
+    fault_slow_load_ms: float = _env("FAULT_SLOW_LOAD_MS", 0.0, "Fault injection: delay the model load at startup by this many ms (not ready, `ml_model_loaded` 0 meanwhile).")
 
     @property
     def model_card_path(self) -> Path:
@@ -69,7 +70,7 @@ class Settings:
 
     @property
     def faults_enabled(self) -> bool:
-        return self.fault_slow_feature_ms > 0 or self.fault_error_rate > 0
+        return self.fault_slow_feature_ms > 0 or self.fault_error_rate > 0 or self.fault_slow_load_ms > 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -99,6 +100,7 @@ class Settings:
             ("PROFILE_SLOW_MS", self.profile_slow_ms >= 0, "must be >= 0"),
             ("FAULT_SLOW_FEATURE_MS", self.fault_slow_feature_ms >= 0, "must be >= 0"),
             ("FAULT_ERROR_RATE", 0.0 <= self.fault_error_rate <= 1.0, "must be within 0..1"),
+            ("FAULT_SLOW_LOAD_MS", self.fault_slow_load_ms >= 0, "must be >= 0"),
             ("LOG_FORMAT", self.log_format in ("text", "json"), "must be `text` or `json`"),
             ("REQUEST_LOG", self.request_log in ("sampled", "all", "off"), "must be `sampled`, `all` or `off`"),
             ("ONNX_INTRA_OP_THREADS", self.onnx_intra_op_threads >= 0, "must be >= 0"),

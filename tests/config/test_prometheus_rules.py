@@ -90,6 +90,9 @@ MUTATIONS = [
     Mutation("ServiceDown", "(process_cpu_time_seconds_total[3m])) == 0", "(process_cpu_time_seconds_total[3m])) >= 0", "quiet"),
     Mutation("ModelNotLoaded", "ml_model_loaded == 0", "ml_model_loaded == 2", "fires"),
     Mutation("ModelNotLoaded", "for: 1m", "for: 0s", "quiet"),
+    # Paging for an instance that stopped normally (its frozen, then stale, series) is the noise it must not make.
+    Mutation("ModelNotLoaded", "expr: ml_model_loaded == 0",
+             "expr: ml_model_loaded == 0 or (ml_model_loaded unless on (job, instance) changes(process_cpu_time_seconds_total[3m]) > 0)", "quiet"),
     Mutation("HighErrorRate", "ratio_rate5m > 0.05", "ratio_rate5m > 0.5", "fires"),
     Mutation("HighErrorRate", "ratio_rate5m > 0.05", "ratio_rate5m > 0.01", "quiet"),
     Mutation("HighErrorRate", "* 300 >= 10", "* 300 >= 0", "quiet"),

@@ -156,7 +156,7 @@ class E2ERun:
     background: Load
     burst: dict[str, list[Reply]]
     started_at: float
-    unloaded: UnloadedService
+    stopped: StoppedService
 
     def name(self, role: str) -> str:
         return self.services[role].service_name
@@ -172,8 +172,11 @@ class E2ERun:
 
 
 @dataclass
-class UnloadedService:
-    """A service that served, reported ml_model_loaded=1, then stopped (its last report says 0)."""
+class StoppedService:
+    """A service that served, reported ml_model_loaded=1, then was stopped normally (SIGTERM).
+
+    A normal stop must not page ModelNotLoaded (see test_alerts): its last report still says 1.
+    """
 
     process: ServiceProcess
     done: threading.Event = field(default_factory=threading.Event)
@@ -204,8 +207,8 @@ ROLES: dict[str, tuple[str, dict[str, str]]] = {
     "slow": (OTLP_HTTP, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "50", "FAULT_SLOW_FEATURE_MS": str(SLOW_FAULT_MS)}),
     # Every inference raises (HTTP 500, error.type injected_fault).
     "error": (OTLP_GRPC, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "50", "FAULT_ERROR_RATE": "1"}),
-    # Serves normally, then is stopped: provokes ModelNotLoaded truthfully (see test_alerts).
-    "unloaded": (OTLP_GRPC, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "50"}),
+    # Serves normally, then is stopped normally: must NOT provoke ModelNotLoaded (see test_alerts).
+    "stopped": (OTLP_GRPC, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "50"}),
 }
 
 
@@ -225,16 +228,16 @@ def run(stack: Stack, prometheus: Prometheus) -> Iterator[E2ERun]:
         for svc in services.values():
             svc.wait_ready()
         started_at = time.time()
-        unloaded = UnloadedService(services["unloaded"])
-        unloaded_reply = services["unloaded"].predict()
-        threading.Thread(target=unloaded.stop_once_seen_loaded, args=(prometheus,), name="unloaded", daemon=True).start()
+        stopped = StoppedService(services["stopped"])
+        stopped_reply = services["stopped"].predict()
+        threading.Thread(target=stopped.stop_once_seen_loaded, args=(prometheus,), name="stopped", daemon=True).start()
         background = Load({services["fast"]: 4.0, services["slow"]: 0.5, services["error"]: 1.0})
         with background:
-            burst = {**_send_burst(services), "unloaded": [unloaded_reply]}
+            burst = {**_send_burst(services), "stopped": [stopped_reply]}
             for role, replies in burst.items():
                 bad = [r for r in replies if r.status != (500 if role == "error" else 200) or r.trace_id is None]
                 assert not bad, f"{role} burst: unexpected replies {bad[:5]}\n{services[role].log_tail()}"
-            yield E2ERun(run_id, services, background, burst, started_at, unloaded)
+            yield E2ERun(run_id, services, background, burst, started_at, stopped)
     finally:
         for svc in services.values():
             svc.stop()

@@ -1,4 +1,4 @@
-"""The real process: startup failures are one clear line; SIGTERM exits in bounded time."""
+"""The real process: startup failures are one clear line; SIGTERM exits in bounded time, still reporting its model loaded."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from service.api.schemas import EXAMPLE_APPLICATION
-from tests.support.otlp_receiver import GrpcReceiver
+from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,6 +90,40 @@ def test_sigterm_exits_within_export_timeout_plus_5s_when_the_collector_hangs(tm
         assert process.returncode in (0, -signal.SIGTERM), "uvicorn re-raises the signal after a clean shutdown"
         assert "Application shutdown complete" in output
         assert elapsed < 2.0 + 5.0, f"shutdown took {elapsed:.1f}s"
+    finally:
+        process.kill()
+        receiver.stop()
+
+
+def test_a_normal_stop_keeps_reporting_the_model_loaded(tmp_path: Path) -> None:
+    """The final export says 1: the collector holds it for metric_expiration, and a 0 would page ModelNotLoaded."""
+    receiver = HttpReceiver().start()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--port", str(port)],
+        cwd=ROOT,
+        env={
+            **env,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_METRIC_EXPORT_INTERVAL": "60000",  # so the final value comes from the shutdown flush
+            "TELEMETRY_DIR": str(tmp_path),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(port)
+        exported_before = len(receiver.received.metric("ml.model.loaded"))
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        assert process.returncode in (0, -signal.SIGTERM)
+        assert receiver.received.wait_for(lambda: len(receiver.received.metric("ml.model.loaded")) > exported_before, timeout=10), (
+            "the shutdown flush exported no ml.model.loaded"
+        )
+        last = receiver.received.metric("ml.model.loaded")[-1]
+        assert [p.as_int for p in last.gauge.data_points] == [1]
     finally:
         process.kill()
         receiver.stop()
