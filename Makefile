@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
+SUDO   := $(shell [ $$(id -u) -eq 0 ] || echo sudo)
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test install dev stack stack-down bench simulate-load simulate-quick drift-report model clean
+.PHONY: run test install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +42,12 @@ stack-down:
 
 ## Telemetry overhead, side by side against the bare service; writes BENCHMARKS.md.
 bench: dev
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	$(PY) -m bench
+
+## The RSS check over 100 000 requests at production settings (a few minutes).
+bench-rss: dev
+	$(PY) -m bench rss
 
 ## Load against a running service (`make run` in another terminal); URL=... to aim elsewhere.
 URL ?= http://127.0.0.1:8000

@@ -36,6 +36,9 @@ from otel.setup import Telemetry
 from otel.stages import RequestState, StageRecorder, _current_request
 
 REQUEST_LOGGER = "otel_ml.request"
+# Which requests leave a per-request record. `notable` (default): 5xx, slow, profiled; the trace already
+# holds the rest, and a record costs a sampled request ~150-200 µs of CPU (BENCHMARKS.md).
+REQUEST_LOG_MODES = ("notable", "sampled", "all", "off")
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 
@@ -62,7 +65,7 @@ class TelemetryMiddleware:
         recorder: StageRecorder,
         excluded_paths: Iterable[str] = (),
         log_attributes: Mapping[str, AttributeValue] | None = None,
-        request_log: str = "sampled",
+        request_log: str = "notable",
         slow_ms: float = 0.0,
     ) -> None:
         self.app = app
@@ -135,7 +138,7 @@ class TelemetryMiddleware:
                 if sampled:
                     _finish_span(span, method, route, status_code, error_type)
                 span.end()
-            if self._should_log(sampled, status_code, elapsed_ns):
+            if self._should_log(sampled, status_code, elapsed_ns, request):
                 self._log(scope, method, route, request, status_code, elapsed_ns)
             if token is not None:
                 context.detach(token)
@@ -154,13 +157,14 @@ class TelemetryMiddleware:
             point = self._duration_points.setdefault(key, self._duration.point(attributes))
         point.record(elapsed_ns / 1e9, span.get_span_context() if span is not None else None)
 
-    def _should_log(self, sampled: bool, status_code: int, elapsed_ns: int) -> bool:
+    def _should_log(self, sampled: bool, status_code: int, elapsed_ns: int, request: RequestState) -> bool:
         mode = self.request_log
         if mode == "all":
             return True
         if mode == "off":
             return False
-        return sampled or status_code >= 500 or (self.slow_ns is not None and elapsed_ns > self.slow_ns)
+        notable = request.notable or status_code >= 500 or (self.slow_ns is not None and elapsed_ns > self.slow_ns)
+        return notable or (mode == "sampled" and sampled)
 
     def _log(self, scope: Scope, method: str, route: str | None, request: RequestState, status_code: int, elapsed_ns: int) -> None:
         level = logging.ERROR if status_code >= 500 else logging.INFO  # a failed request is an error record
@@ -229,14 +233,15 @@ def instrument_app(
     *,
     excluded_paths: Iterable[str] = (),
     span_attributes: Mapping[str, AttributeValue] | None = None,
-    request_log: str = "sampled",
+    request_log: str = "notable",
     slow_ms: float = 0.0,
 ) -> StageRecorder | None:
     """Add the server span, stage recording, ``traceresponse`` and request records to ``app``.
 
     Returns the ``StageRecorder`` (request hooks and stage observers register on it), or None
-    when telemetry is disabled, in which case nothing is added at all. ``request_log`` is ``all``,
-    ``off`` or ``sampled`` (sampled traces, 5xx answers and requests slower than ``slow_ms``).
+    when telemetry is disabled, in which case nothing is added at all. ``request_log`` is one of
+    ``REQUEST_LOG_MODES``: ``notable`` (5xx answers, requests slower than ``slow_ms``, profiled
+    requests), ``sampled`` (also every request of a sampled trace), ``all`` or ``off``.
     """
     if not telemetry.enabled:
         return None

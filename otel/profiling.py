@@ -301,6 +301,7 @@ class RequestProfiler:
             }
             span.set_attributes({PROFILE_TRIGGER: SAMPLED, PROFILE_OBSERVED_MS: observed_ms(profile.samples), **figures})
             request.log_attributes.update(figures)
+            request.notable = True
         except Exception:
             self.failures("response end")
 

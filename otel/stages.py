@@ -48,6 +48,7 @@ class RequestState:
     start_ns: int = field(default_factory=perf_counter_ns)
     stage_ms: dict[str, float] = field(default_factory=dict)
     log_attributes: dict[str, AttributeValue] = field(default_factory=dict)
+    notable: bool = False  # set by a hook (e.g. the profiler) to give the request a log record under REQUEST_LOG=notable
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from otel.middleware import REQUEST_LOG_MODES
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = PACKAGE_DIR / "model" / "credit_risk.onnx"
 
@@ -46,7 +48,9 @@ class Settings:
     telemetry_file_backups: int = _env("TELEMETRY_FILE_BACKUPS", 3, "Embedded default: rotated files kept per signal.")
     log_level: str = _env("LOG_LEVEL", "INFO", "Level of the stdout log (the OTLP log export is always INFO and up).")
     log_format: str = _env("LOG_FORMAT", "text", "stdout log format: `text` or `json`.")
-    request_log: str = _env("REQUEST_LOG", "sampled", "Per-request log record: `sampled` (sampled traces, 5xx, slow), `all` or `off`.")
+    request_log: str = _env(
+        "REQUEST_LOG", "notable", "Per-request log record: `notable` (5xx, slow, profiled), `sampled` (also every sampled trace), `all` or `off`."
+    )
     api_keys: str = _env("API_KEYS", "", "Comma-separated API keys; when set, prediction endpoints need header `X-API-Key` (health stays open).")
     api_key_protects_metrics: bool = _env("API_KEY_PROTECTS_METRICS", False, "Also require the API key for `/metrics`.")
     api_key_protects_model: bool = _env("API_KEY_PROTECTS_MODEL", False, "Also require the API key for `/model`.")
@@ -102,7 +106,7 @@ class Settings:
             ("FAULT_ERROR_RATE", 0.0 <= self.fault_error_rate <= 1.0, "must be within 0..1"),
             ("FAULT_SLOW_LOAD_MS", self.fault_slow_load_ms >= 0, "must be >= 0"),
             ("LOG_FORMAT", self.log_format in ("text", "json"), "must be `text` or `json`"),
-            ("REQUEST_LOG", self.request_log in ("sampled", "all", "off"), "must be `sampled`, `all` or `off`"),
+            ("REQUEST_LOG", self.request_log in REQUEST_LOG_MODES, "must be `notable`, `sampled`, `all` or `off`"),
             ("ONNX_INTRA_OP_THREADS", self.onnx_intra_op_threads >= 0, "must be >= 0"),
             ("ONNX_INTER_OP_THREADS", self.onnx_inter_op_threads >= 0, "must be >= 0"),
         ]

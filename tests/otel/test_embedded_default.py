@@ -18,7 +18,7 @@ def test_traces_and_logs_land_in_otlp_json_files(tmp_path: Path, monkeypatch: py
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
-    app = create_app(Settings.from_env({"TELEMETRY_DIR": str(tmp_path)}))
+    app = create_app(Settings.from_env({"TELEMETRY_DIR": str(tmp_path), "REQUEST_LOG": "sampled"}))
     with TestClient(app) as client:
         trace_id = client.post("/predict", json=example).headers["traceresponse"].split("-")[1]
         assert "ml_stage_duration_seconds_count" in client.get("/metrics").text

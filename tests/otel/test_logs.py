@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.trace import SpanKind
 
@@ -16,7 +18,16 @@ def _request_records(captured: Captured) -> list[Any]:
     return [r.log_record for r in captured.logs.get_finished_logs() if r.log_record.attributes.get("latency_ms") is not None]
 
 
-def test_one_performance_record_per_request_keyed_by_trace_id(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+@pytest.fixture
+def logged() -> Iterator[tuple[TestClient, Captured]]:
+    """REQUEST_LOG=sampled: every request of a sampled trace (all of them here) leaves its record."""
+    client, captured = build_client(Settings.from_env({"REQUEST_LOG": "sampled", "PROFILE_SAMPLE_RATE": "0"}))
+    with client:
+        yield client, captured
+
+
+def test_one_performance_record_per_request_keyed_by_trace_id(logged: tuple[TestClient, Captured], example: dict[str, Any]) -> None:
+    client, captured = logged
     client.post("/predict/batch", json={"instances": [example, example]})
     (record,) = _request_records(captured)
     server = [s for s in captured.finished_spans() if s.kind is SpanKind.SERVER][0]
@@ -34,7 +45,8 @@ def test_one_performance_record_per_request_keyed_by_trace_id(client: TestClient
     assert record.severity_text == "INFO"
 
 
-def test_failed_requests_are_recorded_too_without_their_values(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_failed_requests_are_recorded_too_without_their_values(logged: tuple[TestClient, Captured], example: dict[str, Any]) -> None:
+    client, captured = logged
     client.post("/predict", json={**example, "annual_income": -31337.75})
     (record,) = _request_records(captured)
     assert record.attributes["http.response.status_code"] == 422
@@ -43,7 +55,7 @@ def test_failed_requests_are_recorded_too_without_their_values(client: TestClien
 
 
 def test_a_server_error_is_an_error_record_a_client_error_is_not(example: dict[str, Any]) -> None:
-    client, captured = build_client(Settings.from_env({"FAULT_ERROR_RATE": "1"}))
+    client, captured = build_client(Settings.from_env({"FAULT_ERROR_RATE": "1", "REQUEST_LOG": "sampled"}))
     with client:
         assert client.post("/predict", json=example).status_code == 500
         assert client.post("/predict", json={**example, "age": 7}).status_code == 422
@@ -51,6 +63,34 @@ def test_a_server_error_is_an_error_record_a_client_error_is_not(example: dict[s
     assert severities == {500: "ERROR", 422: "INFO"}
 
 
-def test_health_checks_leave_no_request_record(client: TestClient, captured: Captured) -> None:
+@pytest.mark.parametrize(
+    ("env", "logged_kinds"),
+    [
+        ({}, {"error", "slow", "profiled"}),  # REQUEST_LOG=notable, the default
+        ({"REQUEST_LOG": "sampled"}, {"fast", "error", "slow", "profiled"}),
+        ({"REQUEST_LOG": "off"}, set()),
+    ],
+)
+def test_which_requests_leave_a_record(env: dict[str, str], logged_kinds: set[str], example: dict[str, Any]) -> None:
+    kinds = {
+        "fast": {"PROFILE_SAMPLE_RATE": "0"},
+        "error": {"PROFILE_SAMPLE_RATE": "0", "FAULT_ERROR_RATE": "1"},
+        "slow": {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "20", "FAULT_SLOW_FEATURE_MS": "30"},
+        "profiled": {"PROFILE_SAMPLE_RATE": "1"},
+    }
+    seen = set()
+    for kind, kind_env in kinds.items():
+        client, captured = build_client(Settings.from_env({**kind_env, **env}))
+        with client:
+            client.post("/predict", json=example)
+        if _request_records(captured):
+            seen.add(kind)
+    assert seen == logged_kinds
+
+
+def test_health_checks_leave_no_request_record(logged: tuple[TestClient, Captured], example: dict[str, Any]) -> None:
+    client, captured = logged
     client.get("/health/ready")
     assert _request_records(captured) == []
+    client.post("/predict", json=example)  # while a traced request does, in the same mode
+    assert len(_request_records(captured)) == 1

@@ -31,7 +31,7 @@ def receiver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_all_three_signals_arrive_decoded(receiver: Any, example: dict[str, Any]) -> None:
-    app = create_app(Settings.from_env({}))
+    app = create_app(Settings.from_env({"REQUEST_LOG": "sampled"}))
     with TestClient(app) as client:
         response = client.post("/predict", json=example)
         trace_id = response.headers["traceresponse"].split("-")[1]

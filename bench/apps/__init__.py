@@ -1,0 +1,1 @@
+"""Bench-only app factories: the service wrapped the way other designs instrument it (never shipped)."""

@@ -1,0 +1,101 @@
+"""The configurations compared, each an app factory plus the environment its server process gets.
+
+Every server is the same uvicorn setup (``bench.serve``: 1 worker, loopback, uvloop/httptools, no
+access log), so the only difference between two rows is what the configuration names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SERVICE_FACTORY = "service.app:app_factory"
+CONTRIB_FACTORY = "bench.apps.contrib:app_factory"
+NATIVE_FACTORY = "bench.apps.fastapi_native:app_factory"
+REFERENCE_FACTORY = "bench.apps.reference:app_factory"
+
+PROFILING_OFF = {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "0"}
+PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    description: str
+    factory: str = SERVICE_FACTORY
+    env: dict[str, str] = field(default_factory=dict)
+    collector: str | None = None  # "up": OTLP/gRPC to the receiver; "down": to a closed port
+
+
+def otlp_env(endpoint: str) -> dict[str, str]:
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+
+
+def all_configs() -> list[BenchConfig]:
+    """Main table first, then the two side measurements (slow capture, collector down)."""
+    return [
+        BenchConfig(
+            "bare", "OTEL_SDK_DISABLED=true, no profiling: the physical limit", env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF}
+        ),
+        BenchConfig(
+            "production",
+            "head sampling 10%, profiling 10% of sampled, slow capture at 250 ms, OTLP/gRPC to a local receiver",
+            env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
+            collector="up",
+        ),
+        BenchConfig(
+            "full", "100% traced and exported (traces, metrics, logs), profiling off", env=dict(PROFILING_OFF), collector="up"
+        ),
+        BenchConfig(
+            "full+profiling",
+            "100% traced and exported, pyinstrument on every request",
+            env={"PROFILE_SAMPLE_RATE": "1", "PROFILE_SLOW_MS": "0"},
+            collector="up",
+        ),
+        BenchConfig(
+            "contrib",
+            "opentelemetry-instrumentation-fastapi defaults, 100%, global SDK providers, batch OTLP/gRPC; our telemetry off",
+            factory=CONTRIB_FACTORY,
+            env=dict(PROFILING_OFF),
+            collector="up",
+        ),
+        BenchConfig(
+            "fastapi-native",
+            "FastAPI's native telemetry defaults, 100%, global SDK providers, batch OTLP/gRPC; our telemetry off",
+            factory=NATIVE_FACTORY,
+            env=dict(PROFILING_OFF),
+            collector="up",
+        ),
+        BenchConfig(
+            "reference",
+            "reference designs: cProfile + psutil + top-5 JSON log around every prediction, prometheus_client middleware",
+            factory=REFERENCE_FACTORY,
+            env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF},
+        ),
+        BenchConfig(
+            "production-noslow",
+            "production with slow capture off (PROFILE_SLOW_MS=0): the cost of the slow-request watchdog",
+            env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1", "PROFILE_SLOW_MS": "0"},
+            collector="up",
+        ),
+        BenchConfig(
+            "production-collector-down",
+            "production pointed at a closed port (connection refused)",
+            env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
+            collector="down",
+        ),
+    ]
+
+
+CONFIG_NAMES = tuple(c.name for c in all_configs())
+
+
+def select(names: list[str] | None) -> list[BenchConfig]:
+    """The named configurations (all when ``names`` is empty); bare is always included as the baseline."""
+    configs = all_configs()
+    if not names:
+        return configs
+    unknown = sorted(set(names) - set(CONFIG_NAMES))
+    if unknown:
+        raise SystemExit(f"unknown configuration(s) {unknown}; choose from {list(CONFIG_NAMES)}")
+    wanted = {"bare", *names}
+    return [c for c in configs if c.name in wanted]

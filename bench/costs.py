@@ -1,0 +1,302 @@
+"""``python -m bench costs``: CPU per request of each telemetry piece, without HTTP and without load noise.
+
+The real app (``create_app``) is driven in-process through ASGI, one request at a time, and the
+process CPU time (all threads, so batch processors and encoders count) is divided by the requests;
+batch processors are flushed before the clock stops. Each variant adds one piece to the previous
+one, so the differences say where the time goes:
+
+======================  =====================================================================
+``disabled``            our layer off (``Telemetry.disabled()``): the pipeline and FastAPI alone
+``unsampled``           our layer on, sampler always-off: what 90 % of production requests pay
+``unsampled+watchdog``  plus the slow-request watchdog (``PROFILE_SLOW_MS=250``)
+``sampled:drop``        sampled, spans and log records made and queued, exporter drops them
+``sampled:encode``      plus OTLP protobuf encoding of every batch (what the gRPC exporter does first)
+``sampled:encode,nolog``  same without the per-request log record (``REQUEST_LOG=off``)
+``sampled:encode,prof`` plus pyinstrument on every request
+======================  =====================================================================
+
+Each variant runs in its own process (logging and providers are per process). CPU time is not
+wall time, so other processes on the machine disturb it far less than the HTTP table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.asgi import request, start_lifespan
+from bench.processes import REPO, clean_env
+
+VARIANTS = (
+    "disabled",
+    "unsampled",
+    "unsampled+watchdog",
+    "sampled:drop",
+    "sampled:encode",
+    "sampled:encode,nolog",
+    "sampled:encode,prof",
+)
+
+
+# --- worker side (runs in a child process) -----------------------------------------------------
+
+
+def _exporters(encode: bool) -> tuple[Any, Any]:
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Spans(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            if encode:
+                encode_spans(spans).SerializeToString()
+            return SpanExportResult.SUCCESS
+
+    class Logs(LogRecordExporter):
+        def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+            if encode:
+                encode_logs(batch).SerializeToString()
+            return LogRecordExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            return None
+
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            return True
+
+    return Spans(), Logs()
+
+
+def _build(variant: str) -> tuple[Any, Any]:
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+    from otel.setup import Telemetry, TelemetryOverrides
+    from service.app import create_app
+    from service.config import Settings
+
+    options = set(variant.partition(":")[2].split(","))
+    settings = Settings.from_env(
+        {},
+        profile_sample_rate=1.0 if "prof" in options else 0.0,
+        profile_slow_ms=250.0 if variant == "unsampled+watchdog" else 0.0,
+        request_log="off" if "nolog" in options else "sampled",
+    )
+    if variant == "disabled":
+        return create_app(settings, telemetry=Telemetry.disabled()), None
+    spans, logs = _exporters(encode="encode" in options)
+    span_processor, log_processor = BatchSpanProcessor(spans), BatchLogRecordProcessor(logs)
+    overrides = TelemetryOverrides(
+        span_processors=[span_processor],
+        log_processors=[log_processor],
+        sampler=ALWAYS_ON if variant.startswith("sampled") else ALWAYS_OFF,
+    )
+    app = create_app(settings, telemetry_overrides=overrides)
+
+    def flush() -> None:
+        span_processor.force_flush()
+        log_processor.force_flush()
+
+    return app, flush
+
+
+def measure_variant(variant: str, requests: int = 2000, warmup: int = 300, repeats: int = 5) -> dict[str, Any]:
+    """CPU µs per request of ``variant`` (median over ``repeats`` blocks of ``requests``)."""
+    from bench.wrk import sample_bodies
+
+    app, flush = _build(variant)
+    bodies = sample_bodies()
+    collector = _GcClock()
+
+    async def run() -> list[float]:
+        inbox, task = await start_lifespan(app)
+        for i in range(warmup):
+            await request(app, bodies[i % len(bodies)])
+        if flush:
+            flush()
+        per_request = []
+        collector.reset()
+        for _ in range(repeats):
+            start = time.process_time()
+            for i in range(requests):
+                status = await request(app, bodies[i % len(bodies)])
+                if status != 200:
+                    raise RuntimeError(f"{variant}: status {status}")
+            if flush:
+                flush()
+            per_request.append((time.process_time() - start) * 1e6 / requests)
+        await inbox.put({"type": "lifespan.shutdown"})
+        await task
+        return per_request
+
+    gc.callbacks.append(collector)
+    try:
+        blocks = asyncio.run(run())
+    finally:
+        gc.callbacks.remove(collector)
+    return {
+        "variant": variant,
+        "cpu_us_per_request": statistics.median(blocks),
+        "blocks": blocks,
+        "requests": requests * repeats,
+        "gc_us_per_request": collector.seconds * 1e6 / (requests * repeats),
+    }
+
+
+class _GcClock:
+    """CPU time spent in the cyclic garbage collector (more live objects per request, more collections)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def reset(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._start
+
+
+# --- orchestrator side -------------------------------------------------------------------------
+
+
+def run_costs(
+    variants: Sequence[str] = VARIANTS, requests: int = 2000, repeats: int = 3, rounds: int = 3
+) -> list[dict[str, Any]]:
+    """Every variant in its own process, ``rounds`` times in rotating order; medians over all blocks."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-costs-"))
+    blocks: dict[str, list[float]] = {v: [] for v in variants}
+    gc_us: dict[str, list[float]] = {v: [] for v in variants}
+    for round_index in range(rounds):
+        order = list(variants[round_index % len(variants) :]) + list(variants[: round_index % len(variants)])
+        for variant in order:
+            result_path, log_path = workdir / "result.json", workdir / f"{variant.replace(':', '_')}.log"
+            with log_path.open("wb") as log:  # the request log goes to a file, as the servers' stdout does
+                code = subprocess.call(
+                    [sys.executable, "-m", "bench.costs", variant, str(requests), str(repeats), str(result_path)],
+                    cwd=REPO,
+                    env=clean_env({"TELEMETRY_DIR": str(workdir / "telemetry")}),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            if code != 0 or not result_path.exists():
+                raise RuntimeError(f"{variant} failed ({code}):\n{log_path.read_text(errors='replace')[-3000:]}")
+            result = json.loads(result_path.read_text())
+            result_path.unlink()
+            measured = result["blocks"]
+            blocks[variant].extend(measured)
+            gc_us[variant].append(result["gc_us_per_request"])
+            print(f"round {round_index + 1}/{rounds} {variant:<24} {statistics.median(measured):7.1f} µs CPU/request", flush=True)
+    shutil.rmtree(workdir, ignore_errors=True)  # kept for inspection only when a variant failed
+    return [
+        {
+            "variant": v,
+            "cpu_us_per_request": statistics.median(b),
+            "min_us": min(b),
+            "gc_us_per_request": statistics.median(gc_us[v]),
+            "blocks": b,
+            "requests_per_block": requests,
+        }
+        for v, b in blocks.items()
+    ]
+
+
+def run_units() -> dict[str, float]:
+    """``measure_units`` in its own process."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-units-"))
+    result_path, log_path = workdir / "units.json", workdir / "units.log"
+    with log_path.open("wb") as log:
+        code = subprocess.call(
+            [sys.executable, "-m", "bench.costs", "units", "0", "0", str(result_path)],
+            cwd=REPO,
+            env=clean_env({"TELEMETRY_DIR": str(workdir / "telemetry")}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if code != 0 or not result_path.exists():
+        raise RuntimeError(f"units failed ({code}):\n{log_path.read_text(errors='replace')[-3000:]}")
+    units: dict[str, float] = json.loads(result_path.read_text())
+    shutil.rmtree(workdir, ignore_errors=True)
+    print("unit costs: " + ", ".join(f"{k} {v:.1f}" for k, v in units.items()))
+    return units
+
+
+def measure_units(requests: int = 200) -> dict[str, float]:
+    """CPU µs per item of the SDK operations a sampled request triggers, on this app's real spans and records."""
+    import logging
+    import timeit
+
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    from bench.wrk import sample_bodies
+    from otel.setup import TelemetryOverrides
+    from service.app import create_app
+    from service.config import Settings
+
+    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    overrides = TelemetryOverrides(
+        span_processors=[SimpleSpanProcessor(spans)], log_processors=[SimpleLogRecordProcessor(logs)], sampler=ALWAYS_ON
+    )
+    app = create_app(Settings.from_env({}, profile_sample_rate=0.0, profile_slow_ms=0.0), telemetry_overrides=overrides)
+    bodies = sample_bodies()
+
+    async def serve() -> None:
+        inbox, task = await start_lifespan(app)
+        for i in range(requests):
+            await request(app, bodies[i % len(bodies)])
+        await inbox.put({"type": "lifespan.shutdown"})
+        await task
+
+    asyncio.run(serve())
+    finished = list(spans.get_finished_spans())
+    records = [r for r in logs.get_finished_logs() if (r.log_record.attributes or {}).get("latency_ms") is not None]
+    tracer = app.state.service.telemetry.tracer
+    request_logger = logging.getLogger("otel_ml.request")
+    request_logger.disabled = True  # time span creation alone below
+
+    def per_item(fn: Any, items: int, number: int = 20) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=5, timer=time.process_time)) / number / items * 1e6
+
+    def span_start_end() -> None:
+        tracer.start_span(
+            "stage", attributes={"ml.stage": "x", "ml.model.name": "m", "ml.model.version": "1", "ml.batch.size": 1}
+        ).end()
+
+    resource = finished[0].resource
+    return {
+        "spans_per_request": len(finished) / requests,
+        "otlp_encode_per_span_us": per_item(lambda: encode_spans(finished).SerializeToString(), len(finished)),
+        "otlp_encode_per_log_record_us": per_item(lambda: encode_logs(records).SerializeToString(), len(records)),
+        "resource_hash_us": per_item(lambda: hash(resource), 1, number=2000),
+        "sdk_span_start_end_4_attributes_us": per_item(span_start_end, 1, number=2000),
+    }
+
+
+def main() -> None:
+    variant, requests, repeats, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+    result = measure_units() if variant == "units" else measure_variant(variant, requests=requests, repeats=repeats)
+    out.write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The overhead table: every configuration, round after round, against the same load.
+
+Per round, configurations run one after another in an order rotated each round (so none always
+follows the same neighbour or always goes first), each in a fresh server process:
+start → ready → warm-up load (discarded) → CPU and request counters read → measured load →
+CPU read again → peak RSS (VmHWM) → stop. Medians over rounds are what the report shows.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.configs import BenchConfig, otlp_env
+from bench.processes import Receiver, Server, free_port
+from bench.stats import Sample
+from bench.wrk import WrkResult, lua_script, run_wrk, sample_bodies
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    rounds: int = 3
+    duration_s: float = 10.0
+    warmup_s: float = 3.0
+    connections: int = 8
+    threads: int = 1
+
+
+def rotated(configs: list[BenchConfig], round_index: int) -> list[BenchConfig]:
+    shift = round_index % len(configs)
+    return configs[shift:] + configs[:shift]
+
+
+def run_overhead(configs: list[BenchConfig], plan: LoadPlan, log: Callable[[str], None] = print) -> list[Sample]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    script = workdir / "predict.lua"
+    script.write_text(lua_script(sample_bodies()))
+    receiver = Receiver()
+    closed_port = free_port()  # nothing listens here: the collector-down configuration points at it
+    log(f"receiver on {receiver.endpoint}; work dir {workdir}")
+    samples: list[Sample] = []
+    try:
+        for round_index in range(plan.rounds):
+            for config in rotated(configs, round_index):
+                sample = _measure(config, round_index, plan, script, workdir, receiver, closed_port)
+                samples.append(sample)
+                log(
+                    f"round {round_index + 1}/{plan.rounds} {config.name:<26} {sample.throughput:8.1f} req/s  "
+                    f"p50 {sample.p50_us / 1000:6.2f} ms  p99 {sample.p99_us / 1000:6.2f} ms  "
+                    f"cpu {sample.cpu_us_per_request:7.1f} µs/req  rss {sample.peak_rss_bytes / 1_048_576:6.1f} MB  "
+                    f"spans/req {sample.spans_per_request:4.2f}  errors {sample.errors}"
+                )
+    finally:
+        receiver.stop()
+    shutil.rmtree(workdir, ignore_errors=True)  # kept for inspection only when a round failed
+    return samples
+
+
+def _measure(
+    config: BenchConfig, round_index: int, plan: LoadPlan, script: Path, workdir: Path, receiver: Receiver, closed_port: int
+) -> Sample:
+    env = dict(config.env)
+    env["TELEMETRY_DIR"] = str(workdir / "telemetry")
+    if config.collector == "up":
+        env.update(otlp_env(receiver.endpoint))
+    elif config.collector == "down":
+        env.update(otlp_env(f"http://127.0.0.1:{closed_port}"))
+    spans_before = receiver.counts()["spans"]
+    server = Server(config.factory, env, workdir / f"{config.name}-r{round_index}.log")
+    try:
+        server.wait_ready()
+        warm = _load(server, script, plan.warmup_s, plan)
+        cpu_before, receiver_before = server.cpu_seconds(), receiver.cpu_seconds()
+        measured = _load(server, script, plan.duration_s, plan)
+        cpu_after, receiver_after = server.cpu_seconds(), receiver.cpu_seconds()
+        peak_rss = server.peak_rss_bytes()
+    except BaseException:
+        print(server.log_tail(), file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+    time.sleep(0.2)
+    spans = receiver.counts()["spans"] - spans_before
+    # Spans per request over the server's life (warm-up included): exports lag the requests.
+    total_requests = warm.requests + measured.requests
+    return Sample(
+        config=config.name,
+        round=round_index,
+        requests=measured.requests,
+        duration_s=measured.duration_s,
+        p50_us=measured.p50_us,
+        p99_us=measured.p99_us,
+        server_cpu_s=cpu_after - cpu_before,
+        peak_rss_bytes=peak_rss,
+        client_cpu_s=measured.client_cpu_s,
+        errors=measured.errors,
+        spans_received=round(spans * measured.requests / total_requests) if total_requests else 0,
+        receiver_cpu_s=receiver_after - receiver_before,
+    )
+
+
+def _load(server: Server, script: Path, duration_s: float, plan: LoadPlan) -> WrkResult:
+    return run_wrk(f"{server.url}/predict", script, duration_s=duration_s, connections=plan.connections, threads=plan.threads)
