@@ -43,7 +43,7 @@ def all_configs() -> list[BenchConfig]:
             collector="up",
         ),
         BenchConfig(
-            "full", "100% traced and exported (traces, metrics, logs), profiling off", env=dict(PROFILING_OFF), collector="up"
+            "full", "100% traced and exported (traces, metrics; log records for 5xx and slow requests), profiling off", env=dict(PROFILING_OFF), collector="up"
         ),
         BenchConfig(
             "full+profiling",
