@@ -212,9 +212,11 @@ start_bg() {
 }
 
 wait_ready() {
-  local name="$1" timeout="$2" start=$SECONDS
+  local name="$1" timeout="$2" start=$SECONDS pid
+  pid="$(cat "$(pidfile "$name")")"
   while ! is_ready "$name"; do
-    if ! running_pid "$name" >/dev/null; then
+    # The pid we just started: alive is enough (its cmdline may still be the forked shell's, before exec).
+    if ! kill -0 "$pid" 2>/dev/null || [[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" == Z ]]; then
       tail -25 "$LOGS/$name.log" >&2 || true
       die "$name exited during startup (log: $LOGS/$name.log)"
     fi
