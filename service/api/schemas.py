@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
+from service.pipeline.vocabulary import HOME_OWNERSHIP, LOAN_TERMS, PURPOSES
+
 _ROW_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, title="LoanApplication")
 
 
@@ -24,22 +26,14 @@ class LoanApplication(TypedDict):
     age: Annotated[int, Field(ge=18, le=100, description="Applicant age in years.")]
     annual_income: Annotated[float, Field(gt=0, description="Gross annual income.")]
     loan_amount: Annotated[float, Field(gt=0, description="Requested principal.")]
-    loan_term_months: Annotated[Literal[12, 24, 36, 48, 60], Field(description="Loan term.")]
+    loan_term_months: Annotated[Literal[LOAN_TERMS], Field(description="Loan term.")]  # type: ignore[valid-type]
     employment_years: Annotated[float, Field(ge=0, le=60)]
     credit_history_months: Annotated[int, Field(ge=0, le=900)]
     open_accounts: Annotated[int, Field(ge=0, le=100)]
     delinquencies_2y: Annotated[int, Field(ge=0, le=50)]
     debt_to_income: Annotated[float, Field(ge=0, le=100, description="Debt-to-income ratio, percent.")]
-    home_ownership: Literal["RENT", "OWN", "MORTGAGE", "OTHER"]
-    purpose: Literal[
-        "debt_consolidation",
-        "credit_card",
-        "home_improvement",
-        "car",
-        "medical",
-        "small_business",
-        "other",
-    ]
+    home_ownership: Literal[HOME_OWNERSHIP]  # type: ignore[valid-type]
+    purpose: Literal[PURPOSES]  # type: ignore[valid-type]  # one vocabulary for schema, features and training
 
 
 EXAMPLE_APPLICATION: LoanApplication = {

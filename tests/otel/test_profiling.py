@@ -6,7 +6,6 @@ import inspect
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from otel.stages import RequestState, StageRecorder
 from service.config import Settings
 from service.pipeline.stages import slow_feature_fault
 from tests.conftest import Captured, build_client
+from tests.otel import planted
 
 EVENT = "profile.hot_function"
 PLUMBING_PREFIXES = ("starlette.", "anyio.", "fastapi.", "uvicorn.", "asyncio.", "threading.", "concurrent.", "otel.", "pyinstrument.", "opentelemetry.")
@@ -150,28 +150,14 @@ def test_a_failing_pyinstrument_leaves_no_profile_hook_on_the_thread() -> None:
     assert sys.getprofile() is None
     fresh = StageProfile(0.0001)
     fresh.start()
-    _planted_slow_alpha(20)
+    planted.slow_alpha(20)
     records, cpu_ns = fresh.stop()
     assert sys.getprofile() is None
     assert cpu_ns > 0
     names = [h.name for h in hot_functions(clean(_FrameCatalog(FrameClassifier()).samples(records)), 3)]
-    assert names[0] == f"{__name__}._planted_slow_alpha", "the thread can be profiled again"
+    assert names[0] == planted.ALPHA, "the thread can be profiled again"
 
 
-def _planted_slow_alpha(milliseconds: float) -> int:
-    deadline, total = time.perf_counter() + milliseconds / 1e3, 0
-    while time.perf_counter() < deadline:
-        for value in range(300):
-            total = (total + value * value) % 1_000_003
-    return total
-
-
-def _planted_slow_beta(milliseconds: float) -> int:
-    deadline, total = time.perf_counter() + milliseconds / 1e3, 1
-    while time.perf_counter() < deadline:
-        for value in range(300):
-            total = (total * 3 + value) % 1_000_033
-    return total
 
 
 def _one_request(recorder: StageRecorder, route: str, work: Callable[[float], int], together: threading.Barrier) -> None:
@@ -206,17 +192,17 @@ def test_concurrent_requests_do_not_mix_their_hot_functions(profile_env: dict[st
     together = threading.Barrier(2)
     threads = [
         threading.Thread(target=_one_request, args=(recorder, route, work, together))
-        for route, work in (("/alpha", _planted_slow_alpha), ("/beta", _planted_slow_beta))
+        for route, work in (("/alpha", planted.slow_alpha), ("/beta", planted.slow_beta))
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
     spans = captured.finished_spans()
-    for route, mine, theirs in (("/alpha", "_planted_slow_alpha", "_planted_slow_beta"), ("/beta", "_planted_slow_beta", "_planted_slow_alpha")):
+    for route, mine, theirs in (("/alpha", planted.ALPHA, planted.BETA), ("/beta", planted.BETA, planted.ALPHA)):
         (server,) = [s for s in spans if s.name == f"POST {route}"]
         (stage,) = [s for s in spans if s.name == "feature_engineering" and s.context.trace_id == server.context.trace_id]
         for span in (stage, server):
             names = [e["code.function.name"] for e in hot(span)]
-            assert names and names[0] == f"{__name__}.{mine}", names
-            assert not [n for n in names if n.endswith(theirs)], f"{route} got the other request's function: {names}"
+            assert names and names[0] == mine, names
+            assert not [n for n in names if n == theirs], f"{route} got the other request's function: {names}"

@@ -20,24 +20,11 @@ from otel.slow_capture import SlowCapture
 from otel.stages import RequestState
 from service.config import Settings
 from tests.conftest import build_client
+from tests.otel import planted
 
 EVENT = "profile.hot_function"
 
 
-def _planted_slow_alpha(milliseconds: float) -> int:
-    deadline, total = time.perf_counter() + milliseconds / 1e3, 0
-    while time.perf_counter() < deadline:
-        for value in range(300):
-            total = (total + value * value) % 1_000_003
-    return total
-
-
-def _planted_slow_beta(milliseconds: float) -> int:
-    deadline, total = time.perf_counter() + milliseconds / 1e3, 1
-    while time.perf_counter() < deadline:
-        for value in range(300):
-            total = (total * 3 + value) % 1_000_033
-    return total
 
 
 def hot_names(span: ReadableSpan) -> list[str]:
@@ -103,7 +90,7 @@ def test_a_request_under_the_threshold_is_never_sampled(tracing: tuple[Tracer, I
     tracer, exporter = tracing
     patient = SlowCapture(threshold_ms=2000, interval_ms=1, top_n=5, classifier=FrameClassifier(), idle_exit_s=0.05)
     try:
-        run_request(patient, tracer, [("feature_engineering", lambda: _planted_slow_alpha(150))])  # three watchdog wakes
+        run_request(patient, tracer, [("feature_engineering", lambda: planted.slow_alpha(150))])  # three watchdog wakes
     finally:
         patient.close()
     assert not [s for s in exporter.get_finished_spans() if s.events or "profile.trigger" in (s.attributes or {})]
@@ -118,15 +105,15 @@ def test_samples_belong_to_the_stage_running_when_they_were_taken(
         tracer,
         [
             ("validation", lambda: None),
-            ("feature_engineering", lambda: _planted_slow_alpha(120)),  # crosses the 30 ms threshold here
-            ("onnx_inference", lambda: _planted_slow_beta(120)),
+            ("feature_engineering", lambda: planted.slow_alpha(120)),  # crosses the 30 ms threshold here
+            ("onnx_inference", lambda: planted.slow_beta(120)),
         ],
     )
     spans = spans_by_name(exporter)
     assert hot_names(spans["validation"]) == []
-    assert hot_names(spans["feature_engineering"]) == [f"{__name__}._planted_slow_alpha"]
-    assert hot_names(spans["onnx_inference"]) == [f"{__name__}._planted_slow_beta"]
-    assert set(hot_names(spans["POST /planted"])) == {f"{__name__}._planted_slow_alpha", f"{__name__}._planted_slow_beta"}
+    assert hot_names(spans["feature_engineering"]) == [planted.ALPHA]
+    assert hot_names(spans["onnx_inference"]) == [planted.BETA]
+    assert set(hot_names(spans["POST /planted"])) == {planted.ALPHA, planted.BETA}
     server = spans["POST /planted"]
     assert server.attributes["profile.trigger"] == "slow"
     assert 0 < server.attributes["profile.observed_ms"] <= (server.end_time - server.start_time) / 1e6
@@ -135,7 +122,7 @@ def test_samples_belong_to_the_stage_running_when_they_were_taken(
 def test_the_watchdog_retires_when_idle_and_comes_back(capture: SlowCapture, tracing: tuple[Tracer, InMemorySpanExporter]) -> None:
     tracer, exporter = tracing
     for round_ in range(2):
-        run_request(capture, tracer, [("feature_engineering", lambda: _planted_slow_alpha(80))])
+        run_request(capture, tracer, [("feature_engineering", lambda: planted.slow_alpha(80))])
         assert hot_names(spans_by_name(exporter)["feature_engineering"]), f"round {round_}: not captured"
         exporter.clear()
         deadline = time.monotonic() + 10
@@ -159,7 +146,7 @@ def test_a_watchdog_failure_is_logged_once_and_requests_proceed(
     results: list[int] = []
     with caplog.at_level(logging.DEBUG, logger="otel.profiling"):
         for _ in range(2):
-            run_request(capture, tracer, [("feature_engineering", lambda: results.append(_planted_slow_alpha(80)))])
+            run_request(capture, tracer, [("feature_engineering", lambda: results.append(planted.slow_alpha(80)))])
     assert len(results) == 2
     assert not [s for s in exporter.get_finished_spans() if s.events]
     warnings = [r for r in caplog.records if r.name == "otel.profiling" and r.levelno == logging.WARNING]
