@@ -22,6 +22,8 @@ TOOLS_DIR="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml-tools}"
 COMPOSE_CACHED="$TOOLS_DIR/docker-compose-$COMPOSE_VERSION"
 PROMTOOL3_CACHED="$TOOLS_DIR/promtool-$PROMTOOL3_VERSION"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 compose_path() {
   # An explicit choice wins; then a v2+ CLI already on the machine; then the cached build.
@@ -43,40 +45,22 @@ install_promtool3() {
   promtool3_path >/dev/null && return
   command -v go >/dev/null 2>&1 || { echo "error: Go is needed to build promtool $PROMTOOL3_VERSION" >&2; return 1; }
   # Prometheus 3.M.P is the Go module version v0.3MM.P (3.5.0 -> v0.305.0).
-  local major minor patch module_version src
+  local major minor patch module_version
   IFS=. read -r major minor patch <<<"${PROMTOOL3_VERSION#v}"
   module_version="v0.$((major * 100 + minor)).$patch"
   echo "building promtool $PROMTOOL3_VERSION (Go module $module_version) into $TOOLS_DIR (takes several minutes once)" >&2
-  mkdir -p "$TOOLS_DIR"
-  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$module_version" \
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
-  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
-      -ldflags "-w -X github.com/prometheus/common/version.Version=${PROMTOOL3_VERSION#v}" \
-      -o "$PROMTOOL3_CACHED.tmp" ./cmd/promtool)
-  mv "$PROMTOOL3_CACHED.tmp" "$PROMTOOL3_CACHED"
+  go_build_in_place "github.com/prometheus/prometheus@$module_version" ./cmd/promtool "$PROMTOOL3_CACHED" \
+    "-w -X github.com/prometheus/common/version.Version=${PROMTOOL3_VERSION#v}" "$TOOLS_DIR"
 }
 
-install_promtool() {
-  command -v promtool >/dev/null 2>&1 && return
-  echo "installing promtool (Debian package prometheus)" >&2
-  local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-}
+install_promtool() { apt_install promtool prometheus; }
 
 install_compose() {
   compose_path >/dev/null && return
   command -v go >/dev/null 2>&1 || { echo "error: Go is needed to build the Compose CLI" >&2; return 1; }
   echo "building Docker Compose $COMPOSE_VERSION from its Go module into $TOOLS_DIR (takes a few minutes once)" >&2
-  mkdir -p "$TOOLS_DIR"
-  local src
-  # `go install` refuses this module (its go.mod has exclude directives), so build it in place.
-  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/docker/compose/v5@$COMPOSE_VERSION" \
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
-  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
-      -ldflags "-w -X github.com/docker/compose/v5/internal.Version=$COMPOSE_VERSION" \
-      -o "$COMPOSE_CACHED.tmp" ./cmd)
-  mv "$COMPOSE_CACHED.tmp" "$COMPOSE_CACHED"
+  go_build_in_place "github.com/docker/compose/v5@$COMPOSE_VERSION" ./cmd "$COMPOSE_CACHED" \
+    "-w -X github.com/docker/compose/v5/internal.Version=$COMPOSE_VERSION" "$TOOLS_DIR"
 }
 
 check() {

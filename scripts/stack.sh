@@ -42,6 +42,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONF="$ROOT/collector-config"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 CACHE="${STACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml-stack}"
 RUN="${STACK_RUN_DIR:-$CACHE/run}"
 LOGS="$RUN/logs"
@@ -90,15 +92,6 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found; install it with: $2"; }
 
-# A Debian-packaged tool: installed when missing (CI starts from a fresh machine).
-need_apt() {
-  command -v "$1" >/dev/null 2>&1 && return
-  log "installing $2 (Debian package)"
-  local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-}
-
 java17_home() {
   if [[ -n "${ES_JAVA_HOME:-}" ]]; then echo "$ES_JAVA_HOME"; return; fi
   local d
@@ -132,20 +125,14 @@ provision_jaeger() {
   [[ -x "$JAEGER_BIN" ]] && return
   need go "https://go.dev/doc/install (Go >= 1.25)"
   log "building Jaeger $JAEGER_VERSION (module $JAEGER_MODULE_VERSION) into $JAEGER_DIR (several minutes once)"
-  mkdir -p "$JAEGER_DIR"
-  local src
-  src="$(cd "$JAEGER_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION" \
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
-  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
-      -ldflags "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_VERSION" \
-      -o "$JAEGER_BIN.tmp" ./cmd/jaeger)
-  mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
+  go_build_in_place "github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION" ./cmd/jaeger "$JAEGER_BIN" \
+    "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_VERSION" "$JAEGER_DIR"
 }
 
 provision_elasticsearch() {
   [[ -x "$ES_HOME/bin/elasticsearch" ]] && return
-  need_apt mvn maven
-  need_apt unzip unzip
+  apt_install mvn maven
+  apt_install unzip unzip
   log "downloading Elasticsearch $ES_VERSION (integ-test-zip) from Maven Central into $ES_DIR"
   mkdir -p "$ES_DIR"
   mvn -q -B dependency:copy \
@@ -156,21 +143,13 @@ provision_elasticsearch() {
   rm -f "$ES_DIR/elasticsearch-$ES_VERSION.zip"
 }
 
-provision_prometheus() {
-  command -v prometheus >/dev/null 2>&1 && return
-  log "installing Prometheus from the Debian package"
-  local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-}
-
 provision() {
-  need_apt curl curl
+  apt_install curl curl
   java17_home >/dev/null
   provision_elasticsearch
   provision_jaeger
   provision_collector
-  provision_prometheus
+  apt_install prometheus prometheus
 }
 
 # ---------------------------------------------------------------------------------------- processes
