@@ -185,19 +185,7 @@ def run_costs(
     for round_index in range(rounds):
         order = list(variants[round_index % len(variants) :]) + list(variants[: round_index % len(variants)])
         for variant in order:
-            result_path, log_path = workdir / "result.json", workdir / f"{variant.replace(':', '_')}.log"
-            with log_path.open("wb") as log:  # the request log goes to a file, as the servers' stdout does
-                code = subprocess.call(
-                    [sys.executable, "-m", "bench.costs", variant, str(requests), str(repeats), str(result_path)],
-                    cwd=REPO,
-                    env=clean_env({"TELEMETRY_DIR": str(workdir / "telemetry")}),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            if code != 0 or not result_path.exists():
-                raise RuntimeError(f"{variant} failed ({code}):\n{log_path.read_text(errors='replace')[-3000:]}")
-            result = json.loads(result_path.read_text())
-            result_path.unlink()
+            result = _run_child(workdir, variant, requests, repeats)
             measured = result["blocks"]
             blocks[variant].extend(measured)
             gc_us[variant].append(result["gc_us_per_request"])
@@ -216,21 +204,28 @@ def run_costs(
     ]
 
 
-def run_units() -> dict[str, float]:
-    """``measure_units`` in its own process."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-units-"))
-    result_path, log_path = workdir / "units.json", workdir / "units.log"
-    with log_path.open("wb") as log:
+def _run_child(workdir: Path, variant: str, requests: int, repeats: int) -> Any:
+    """One ``python -m bench.costs VARIANT ...`` process; its result JSON, or its log's tail on failure."""
+    result_path, log_path = workdir / "result.json", workdir / f"{variant.replace(':', '_')}.log"
+    with log_path.open("wb") as log:  # the request log goes to a file, as the servers' stdout does
         code = subprocess.call(
-            [sys.executable, "-m", "bench.costs", "units", "0", "0", str(result_path)],
+            [sys.executable, "-m", "bench.costs", variant, str(requests), str(repeats), str(result_path)],
             cwd=REPO,
             env=clean_env({"TELEMETRY_DIR": str(workdir / "telemetry")}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     if code != 0 or not result_path.exists():
-        raise RuntimeError(f"units failed ({code}):\n{log_path.read_text(errors='replace')[-3000:]}")
-    units: dict[str, float] = json.loads(result_path.read_text())
+        raise RuntimeError(f"{variant} failed ({code}):\n{log_path.read_text(errors='replace')[-3000:]}")
+    result = json.loads(result_path.read_text())
+    result_path.unlink()
+    return result
+
+
+def run_units() -> dict[str, float]:
+    """``measure_units`` in its own process."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-units-"))
+    units: dict[str, float] = _run_child(workdir, "units", 0, 0)
     shutil.rmtree(workdir, ignore_errors=True)
     print("unit costs: " + ", ".join(f"{k} {v:.1f}" for k, v in units.items()))
     return units
