@@ -44,6 +44,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from prometheus_client import CollectorRegistry
 
 from otel.fastmetrics import FastMetrics, attach
+from otel.spans import LightTracer
 
 INSTRUMENTATION_NAME = "otel-ml"
 SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
@@ -77,6 +78,8 @@ class Telemetry:
         self.tracer: trace.Tracer = (
             self.tracer_provider.get_tracer(INSTRUMENTATION_NAME) if self.tracer_provider else trace.NoOpTracer()
         )
+        # The server and stage spans (otel.spans: same sampler, ids and processors, a fifth of the cost).
+        self.spans: LightTracer | None = LightTracer(self.tracer_provider, INSTRUMENTATION_NAME) if self.tracer_provider else None
         self.meter: metrics.Meter = (
             self.meter_provider.get_meter(INSTRUMENTATION_NAME) if self.meter_provider else metrics.NoOpMeter("noop")
         )
