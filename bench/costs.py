@@ -53,14 +53,17 @@ VARIANTS = (
 
 def _exporters(encode: bool) -> tuple[Any, Any]:
     from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from otel.otlp_spans import SpanEncoder
+
+    encoder = SpanEncoder()  # what the OTLP/gRPC span exporter uses
 
     class Spans(SpanExporter):
         def export(self, spans: Sequence[Any]) -> SpanExportResult:
             if encode:
-                encode_spans(spans).SerializeToString()
+                encoder.encode(spans)
             return SpanExportResult.SUCCESS
 
     class Logs(LogRecordExporter):
@@ -236,6 +239,7 @@ def measure_units(requests: int = 200) -> dict[str, float]:
     import logging
     import timeit
 
+    from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
@@ -244,6 +248,7 @@ def measure_units(requests: int = 200) -> dict[str, float]:
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from bench.wrk import sample_bodies
+    from otel.otlp_spans import SpanEncoder
     from otel.setup import TelemetryOverrides
     from service.app import create_app
     from service.config import Settings
@@ -265,25 +270,33 @@ def measure_units(requests: int = 200) -> dict[str, float]:
     asyncio.run(serve())
     finished = list(spans.get_finished_spans())
     records = [r for r in logs.get_finished_logs() if (r.log_record.attributes or {}).get("latency_ms") is not None]
-    tracer = app.state.service.telemetry.tracer
     request_logger = logging.getLogger("otel_ml.request")
     request_logger.disabled = True  # time span creation alone below
 
     def per_item(fn: Any, items: int, number: int = 20) -> float:
         return min(timeit.repeat(fn, number=number, repeat=5, timer=time.process_time)) / number / items * 1e6
 
-    def span_start_end() -> None:
-        tracer.start_span(
-            "stage", attributes={"ml.stage": "x", "ml.model.name": "m", "ml.model.version": "1", "ml.batch.size": 1}
-        ).end()
+    telemetry = app.state.service.telemetry
+    sdk_tracer, light_tracer = telemetry.tracer, telemetry.spans
+    stage_attributes = {"ml.stage": "x", "ml.model.name": "m", "ml.model.version": "1", "ml.batch.size": 1}
+    parent = sdk_tracer.start_span("server")
+    parent_context = trace.set_span_in_context(parent)
 
-    resource = finished[0].resource
+    def sdk_span() -> None:
+        sdk_tracer.start_span("stage", context=parent_context, attributes=stage_attributes).end()
+
+    def light_span() -> None:
+        light_tracer.start_child("stage", parent.get_span_context(), stage_attributes).end()
+
+    resource, encoder = finished[0].resource, SpanEncoder()
     return {
         "spans_per_request": len(finished) / requests,
-        "otlp_encode_per_span_us": per_item(lambda: encode_spans(finished).SerializeToString(), len(finished)),
+        "sdk_otlp_encode_per_span_us": per_item(lambda: encode_spans(finished).SerializeToString(), len(finished)),
+        "otel_ml_otlp_encode_per_span_us": per_item(lambda: encoder.encode(finished), len(finished)),
         "otlp_encode_per_log_record_us": per_item(lambda: encode_logs(records).SerializeToString(), len(records)),
         "resource_hash_us": per_item(lambda: hash(resource), 1, number=2000),
-        "sdk_span_start_end_4_attributes_us": per_item(span_start_end, 1, number=2000),
+        "sdk_span_start_end_4_attributes_us": per_item(sdk_span, 1, number=2000),
+        "otel_ml_span_start_end_4_attributes_us": per_item(light_span, 1, number=2000),
     }
 
 

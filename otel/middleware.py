@@ -44,7 +44,7 @@ _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OP
 
 
 class RequestHook(Protocol):
-    """Acts at the start of a request and just before its last body chunk is sent."""
+    """Acts at the start of a recorded request and just before its last body chunk is sent (unrecorded ones skip it)."""
 
     def on_request_start(self, request: RequestState) -> None: ...
 
@@ -80,13 +80,14 @@ class TelemetryMiddleware:
         self._duration = fast.histogram("http.server.request.duration", "s", "Duration of HTTP server requests.", LATENCY_BUCKETS_S)
         self._active = fast.up_down_counter("http.server.active_requests", "{request}", "Number of active HTTP server requests.")
         self._duration_points: dict[tuple[str, str | None, int, str | None], Any] = {}
+        self._active_points: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.excluded_paths:
             await self.app(scope, receive, send)
             return
         method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
-        active = self._active.point({HTTP_METHOD: method, "url.scheme": scope.get("scheme", "http")})
+        active = self._active_point(method, scope.get("scheme", "http"))
         active.add(1)
         outer = trace.get_current_span()
         owns_span = not (outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER)
@@ -104,7 +105,7 @@ class TelemetryMiddleware:
         header = traceresponse(span)
         status_code = 500
         error_type: str | None = None
-        hooks = self.recorder.request_hooks
+        hooks = self.recorder.request_hooks if sampled else None
         if hooks:
             _call_hooks(hooks, "on_request_start", request)
 
@@ -142,6 +143,12 @@ class TelemetryMiddleware:
                 self._log(scope, method, route, request, status_code, elapsed_ns)
             if token is not None:
                 context.detach(token)
+
+    def _active_point(self, method: str, scheme: str) -> Any:
+        point = self._active_points.get((method, scheme))
+        if point is None:
+            point = self._active_points.setdefault((method, scheme), self._active.point({HTTP_METHOD: method, "url.scheme": scheme}))
+        return point
 
     def _record_duration(
         self, method: str, route: str | None, status: int, error_type: str | None, elapsed_ns: int, span: trace.Span | None

@@ -7,6 +7,7 @@ injects its own.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -129,8 +130,16 @@ def create_app(
 
 
 def app_factory() -> FastAPI:
-    """Entry point for uvicorn's ``factory=True``: called once in every worker process."""
-    return create_app()
+    """Entry point for uvicorn's ``factory=True``: called once in every worker process.
+
+    ``gc.freeze()`` moves everything imported and built so far out of the collector's reach: full
+    collections then no longer walk the whole framework and model on every cycle, a cost that grows
+    with every object a request allocates (BENCHMARKS.md). Only here, in a real server process; a test
+    building many apps would keep all of them alive.
+    """
+    app = create_app()
+    gc.freeze()
+    return app
 
 
 def _resource_attributes(settings: Settings, card: ModelCard) -> dict[str, Any]:

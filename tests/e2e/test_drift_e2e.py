@@ -172,4 +172,6 @@ def test_report_from_prometheus_names_the_shifted_features(drift_run: DriftRun, 
         assert report["source"]["kind"] == "prometheus"
         assert report["summary"]["drifted_features"] == expected
         assert report["summary"]["prediction_verdict"] == ("significant" if expected else "none")
-        assert report["summary"]["rows"] == pytest.approx(REQUESTS, rel=0.1)
+        # increase() extrapolates a series that starts or stops inside the window by up to half a scrape
+        # interval at each end: with a run only a few scrapes long that alone reached +10 % (1651 of 1500)
+        assert report["summary"]["rows"] == pytest.approx(REQUESTS, rel=0.2)
