@@ -24,7 +24,7 @@ import logging
 import traceback
 from collections.abc import Mapping
 from time import time_ns
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace
@@ -37,6 +37,7 @@ from opentelemetry.util.types import AttributeValue
 
 log = logging.getLogger(__name__)
 _SIMPLE = (str, bool, int, float)
+_NUMERIC_OR_TEXT = frozenset(_SIMPLE)
 _UNSET = Status(StatusCode.UNSET)
 
 
@@ -82,11 +83,11 @@ class LightTracer:
         return span
 
 
-class LightSpan(trace.Span):
-    """A recording span kept in plain fields until ``end()`` turns it into a ``ReadableSpan``."""
+class LightSpan(trace.Span, ReadableSpan):
+    """A recording span in plain fields; at ``end()`` it is itself the ``ReadableSpan`` the processors get.
 
-    __slots__ = ("_tracer", "_name", "_context", "_parent", "_kind", "_attributes", "_dropped_attributes",
-                 "_events", "_links", "_status", "_start", "_end")
+    The layout is the SDK span's (``Span(trace.Span, ReadableSpan)``), so every exporter reads it as one.
+    """
 
     def __init__(
         self,
@@ -98,41 +99,24 @@ class LightSpan(trace.Span):
         attributes: dict[str, AttributeValue],
         parent_context: Context | None,
     ) -> None:
-        self._tracer, self._name, self._context, self._parent, self._kind = tracer, name, context, parent, kind
+        # ReadableSpan's fields, set directly (its __init__ would build a Resource when none is given)
+        self._tracer = tracer
+        self._name, self._context, self._parent, self._kind = name, context, parent, kind
         self._attributes = attributes
         self._dropped_attributes = 0
         self._events: list[Event] = []
         self._links: list[Link] = []
         self._status = _UNSET
-        self._end: int | None = None
-        self._start = time_ns()
+        self._resource = tracer.provider.resource
+        self._instrumentation_scope = tracer.scope
+        self._instrumentation_info = None
+        self._end_time: int | None = None
+        self._start_time = time_ns()
         tracer.provider._active_span_processor.on_start(self, parent_context)  # type: ignore[arg-type]
 
-    # --- read access, as the SDK span offers it ---
-
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def kind(self) -> SpanKind:
-        return self._kind
-
-    @property
-    def parent(self) -> SpanContext | None:
-        return self._parent
-
-    @property
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return MappingProxyType(self._attributes)
-
-    @property
-    def events(self) -> tuple[Event, ...]:
-        return tuple(self._events)
-
-    @property
-    def status(self) -> Status:
-        return self._status
+    def dropped_attributes(self) -> int:
+        return self._dropped_attributes
 
     # --- opentelemetry.trace.Span ---
 
@@ -140,10 +124,10 @@ class LightSpan(trace.Span):
         return self._context
 
     def is_recording(self) -> bool:
-        return self._end is None
+        return self._end_time is None
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        if self._end is not None:
+        if self._end_time is not None:
             return
         limits = self._tracer.limits
         if type(value) not in _SIMPLE or (type(value) is str and limits.max_span_attribute_length is not None):
@@ -159,11 +143,20 @@ class LightSpan(trace.Span):
         attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        limits = self._tracer.limits
+        if (
+            self._end_time is None
+            and limits.max_span_attribute_length is None
+            and (limits.max_span_attributes is None or len(self._attributes) + len(attributes) <= limits.max_span_attributes)
+            and all(type(value) in _NUMERIC_OR_TEXT for value in attributes.values())
+        ):
+            self._attributes.update(attributes)  # nothing to clean or drop: the common case, in one step
+            return
         for key, value in attributes.items():
             self.set_attribute(key, value)
 
     def add_event(self, name: str, attributes: Mapping[str, AttributeValue] | None = None, timestamp: int | None = None) -> None:
-        if self._end is not None:
+        if self._end_time is not None:
             return
         limits = self._tracer.limits
         if limits.max_events is not None and len(self._events) >= limits.max_events:
@@ -173,17 +166,17 @@ class LightSpan(trace.Span):
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, AttributeValue] | None = None) -> None:
         limits = self._tracer.limits
-        if self._end is None and context.is_valid and (limits.max_links is None or len(self._links) < limits.max_links):
+        if self._end_time is None and context.is_valid and (limits.max_links is None or len(self._links) < limits.max_links):
             bounded = BoundedAttributes(limits.max_link_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True)
             self._links.append(Link(context, bounded))
 
     def update_name(self, name: str) -> None:
-        if self._end is None:
+        if self._end_time is None:
             self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         """As the SDK: OK is final, UNSET is ignored."""
-        if self._end is not None or self._status.status_code is StatusCode.OK:
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
             return
         if isinstance(status, Status):
             if status.status_code is not StatusCode.UNSET:
@@ -212,46 +205,19 @@ class LightSpan(trace.Span):
         self.add_event("exception", event, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._end is not None:
+        if self._end_time is not None:
             return
-        self._end = end_time if end_time is not None else time_ns()
-        tracer = self._tracer
-        finished = _FinishedSpan(
-            self._name,
-            self._context,
-            self._parent,
-            tracer.provider.resource,
-            self._attributes,
-            tuple(self._events),
-            tuple(self._links),
-            self._kind,
-            None,
-            self._status,
-            self._start,
-            self._end,
-            tracer.scope,
-        )
-        finished.dropped = self._dropped_attributes
-        tracer.provider._active_span_processor.on_end(finished)
+        self._end_time = end_time if end_time is not None else time_ns()
+        self._tracer.provider._active_span_processor.on_end(self)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc is not None and self._end is None:
+        if exc is not None and self._end_time is None:
             self.record_exception(exc, escaped=True)
             self.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         self.end()
 
     def __repr__(self) -> str:
         return f"LightSpan(name={self._name!r}, context={self._context!r})"
-
-
-class _FinishedSpan(ReadableSpan):
-    """A ``ReadableSpan`` that knows how many attributes its limit dropped."""
-
-    dropped = 0
-
-    @property
-    def dropped_attributes(self) -> int:
-        return self.dropped
 
 
 def _clean(key: str, value: Any, max_length: int | None) -> AttributeValue | None:

@@ -103,6 +103,17 @@ def test_cached_attributes_stay_correct_across_batches_and_cache_resets() -> Non
         _same_request(list(exporter.get_finished_spans()), encoder)
 
 
+def test_equal_values_of_different_types_never_share_a_cached_encoding() -> None:
+    """1, 1.0 and True are equal dict keys; each must still encode as its own type, batch after batch."""
+    provider, exporter = _provider()
+    tracer, encoder = provider.get_tracer("t"), SpanEncoder()
+    for value in (1, True, 1.0, 1, False, 0, 0.0, "1"):
+        exporter.clear()
+        with tracer.start_as_current_span("s", attributes={"n": value, "stage": "x"}):
+            pass
+        _same_request(list(exporter.get_finished_spans()), encoder)
+
+
 def test_unencodable_attribute_is_dropped_not_the_span() -> None:
     provider, exporter = _provider()
     with provider.get_tracer("t").start_as_current_span("s", attributes={"ok": 1}) as span:

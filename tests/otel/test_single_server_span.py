@@ -4,20 +4,46 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
 from fastapi.testclient import TestClient
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.trace import SpanKind
-
-from otel.setup import TelemetryOverrides
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.routing import Router
+
+from otel.middleware import TelemetryMiddleware
+from otel.setup import Telemetry, TelemetryOverrides
 from service.app import create_app
 from service.config import Settings
 
 
 def _server_spans(exporter: InMemorySpanExporter) -> list[Any]:
     return [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+
+
+def _layers(app: Any) -> list[type]:
+    """The ASGI layers a request passes through, outermost first, down to the router."""
+    layers, layer = [], app.middleware_stack
+    while layer is not None and not isinstance(layer, Router):
+        layers.append(type(layer))
+        layer = getattr(layer, "app", None)
+    return layers
+
+
+def test_our_layer_takes_fastapis_telemetry_slot_instead_of_adding_one(client: TestClient, example: dict[str, Any]) -> None:
+    """FastAPI's own telemetry layer does nothing while its telemetry is off; ours replaces it (each layer costs CPU)."""
+    client.post("/predict", json=example)
+    layers = _layers(client.app)
+    bare = create_app(Settings.from_env({}), telemetry=Telemetry.disabled())
+    with TestClient(bare) as bare_client:
+        bare_client.post("/predict", json=example)
+    bare_layers = _layers(bare)
+    assert layers[:2] == [ServerErrorMiddleware, TelemetryMiddleware]
+    assert ExceptionTelemetryMiddleware not in layers and ExceptionTelemetryMiddleware in bare_layers
+    assert len(layers) == len(bare_layers)
 
 
 def test_native_telemetry_alone_makes_exactly_one_server_span(client: TestClient, example: dict[str, Any]) -> None:
@@ -41,6 +67,7 @@ def test_contrib_instrumentation_on_top_still_yields_one_server_span(example: di
         assert response.status_code == 200
         servers = _server_spans(exporter)
         assert len(servers) == 1, [s.name for s in servers]
+        assert _layers(app).count(TelemetryMiddleware) == 1
         stage_parents = {s.parent.span_id for s in exporter.get_finished_spans() if s.name in ("validation", "onnx_inference")}
         assert stage_parents <= {s.context.span_id for s in exporter.get_finished_spans()}
     finally:

@@ -148,6 +148,7 @@ class ServiceProcess:
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes uvicorn's worker processes with it
         )
 
     @property
@@ -178,9 +179,12 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        """SIGKILL the server and every worker it forked (killing the supervisor alone orphans them)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
         self._log.close()
 
 
