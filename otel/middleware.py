@@ -16,8 +16,7 @@ generically and measured about 100 µs of CPU per *unsampled* request here, a th
 bare request (BENCHMARKS.md). This path does the minimum for unsampled requests (a sampling
 decision, a context attach, two pre-aggregated metric records) and the full attribute work only for
 sampled ones. If another instrumentation already opened a server span around this app, that span is
-reused, so a request never has two. In a FastAPI app the middleware takes the slot of FastAPI's own
-(switched off) telemetry layer rather than adding a layer of its own (``_take_fastapi_telemetry_slot``).
+reused, so a request never has two.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from typing import Any, Protocol
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.types import AttributeValue
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, LATENCY_BUCKETS_S
@@ -255,53 +253,12 @@ def instrument_app(
     if not telemetry.enabled:
         return None
     recorder = StageRecorder(telemetry, span_attributes)
-    options: dict[str, Any] = {
-        "recorder": recorder,
-        "excluded_paths": excluded_paths,
-        "log_attributes": span_attributes,
-        "request_log": request_log,
-        "slow_ms": slow_ms,
-    }
-    if not _take_fastapi_telemetry_slot(app, options):
-        app.add_middleware(TelemetryMiddleware, **options)
+    app.add_middleware(
+        TelemetryMiddleware,
+        recorder=recorder,
+        excluded_paths=excluded_paths,
+        log_attributes=span_attributes,
+        request_log=request_log,
+        slow_ms=slow_ms,
+    )
     return recorder
-
-
-def _take_fastapi_telemetry_slot(app: Any, options: dict[str, Any]) -> bool:
-    """Put the middleware where FastAPI's own telemetry layer sits, right inside ``ServerErrorMiddleware``.
-
-    FastAPI always builds its stack with ``ExceptionTelemetryMiddleware`` there; with its native
-    telemetry off (``Telemetry.fastapi_config()``) that layer does nothing, yet every ASGI layer costs
-    about 25 µs of CPU per request under HTTP load here (BENCHMARKS.md), so ours replaces it instead
-    of adding one more. Where the stack has another shape (an app that is not FastAPI, FastAPI's
-    telemetry on, another instrumentation wrapping the stack) ours goes in beside what is there,
-    still inside ``ServerErrorMiddleware`` when there is one. Returns False for a non-FastAPI app.
-    """
-    try:
-        from fastapi import FastAPI
-        from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
-    except ImportError:  # a FastAPI without native telemetry
-        return False
-    if not isinstance(app, FastAPI):
-        return False
-    build = app.build_middleware_stack
-    native = getattr(app, "_native_telemetry", None)
-
-    def build_with_telemetry() -> ASGIApp:
-        stack = build()
-        holder: Any = stack
-        for _ in range(16):  # find ServerErrorMiddleware, under any wrappers another instrumentation added
-            if isinstance(holder, ServerErrorMiddleware) or holder is None:
-                break
-            holder = getattr(holder, "app", None)
-        if not isinstance(holder, ServerErrorMiddleware):
-            return TelemetryMiddleware(stack, **options)
-        inner = holder.app
-        if isinstance(inner, ExceptionTelemetryMiddleware) and not (native is not None and native.enabled()):
-            inner = inner.app
-        holder.app = TelemetryMiddleware(inner, **options)
-        return stack
-
-    app.build_middleware_stack = build_with_telemetry  # type: ignore[method-assign]
-    return True
-

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
 from fastapi.testclient import TestClient
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import Router
 
 from otel.middleware import TelemetryMiddleware
-from otel.setup import Telemetry, TelemetryOverrides
+from otel.setup import TelemetryOverrides
 from service.app import create_app
 from service.config import Settings
 
@@ -31,19 +29,6 @@ def _layers(app: Any) -> list[type]:
         layers.append(type(layer))
         layer = getattr(layer, "app", None)
     return layers
-
-
-def test_our_layer_takes_fastapis_telemetry_slot_instead_of_adding_one(client: TestClient, example: dict[str, Any]) -> None:
-    """FastAPI's own telemetry layer does nothing while its telemetry is off; ours replaces it (each layer costs CPU)."""
-    client.post("/predict", json=example)
-    layers = _layers(client.app)
-    bare = create_app(Settings.from_env({}), telemetry=Telemetry.disabled())
-    with TestClient(bare) as bare_client:
-        bare_client.post("/predict", json=example)
-    bare_layers = _layers(bare)
-    assert layers[:2] == [ServerErrorMiddleware, TelemetryMiddleware]
-    assert ExceptionTelemetryMiddleware not in layers and ExceptionTelemetryMiddleware in bare_layers
-    assert len(layers) == len(bare_layers)
 
 
 def test_native_telemetry_alone_makes_exactly_one_server_span(client: TestClient, example: dict[str, Any]) -> None:
