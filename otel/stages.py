@@ -131,12 +131,9 @@ class Stage:
                 span.set_status(StatusCode.ERROR, f"{self.name} failed: {error_type}")
                 span.record_exception(exc, attributes=_exception_attributes(exc), escaped=True)
         request = self._request
-        if span is None:
-            recorder.duration_point(self.name).record((end - self._start) / 1e9, None)
-        else:
-            if request is not None and recorder.observers:
-                _notify(recorder.observers, "on_stage_end", request, self.name, span, self._start, end)
-            recorder.duration_point(self.name).record((end - self._start) / 1e9, span.get_span_context())
+        if span is not None and request is not None and recorder.observers:
+            _notify(recorder.observers, "on_stage_end", request, self.name, span, self._start, end)
+        recorder.duration_point(self.name).record((end - self._start) / 1e9, span.get_span_context() if span is not None else None)
         if request is not None:
             request.stage_ms[self.name] = (end - self._start) / 1e6
         if span is not None:
