@@ -52,7 +52,7 @@ from otel.hot_functions import (
     hot_functions,
     observed_ms,
 )
-from otel.slow_capture import FailureLog, SlowCapture
+from otel.slow_capture import SlowCapture, profiler_failures
 
 if TYPE_CHECKING:
     from otel.stages import RequestState, StageRecorder
@@ -230,7 +230,7 @@ class RequestProfiler:
         self._interval_s = config.interval_ms / 1e3
         self._random = random.Random()
         self._process = psutil.Process()
-        self.failures = FailureLog(log)
+        self.failures = profiler_failures(log)
         self.slow = (
             SlowCapture(config.slow_ms, config.interval_ms, config.top_n, self._classifier, self.failures)
             if config.slow_ms > 0

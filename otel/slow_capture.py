@@ -27,7 +27,6 @@ in flight. Its failures are logged once (``FailureLog``) and never reach a reque
 
 from __future__ import annotations
 
-import itertools
 import logging
 import sys
 import threading
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Final
 
 from opentelemetry.trace import Span
 
+from otel.failures import FailureLog
 from otel.hot_functions import (
     PROFILE_OBSERVED_MS,
     PROFILE_TRIGGER,
@@ -56,29 +56,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("otel.profiling")
 
+
+def profiler_failures(logger: logging.Logger = log) -> FailureLog:
+    return FailureLog(logger, "profiler", "requests proceed without hot functions")
+
 SLOW: Final = "slow"
 _WATCH_KEY: Final = "otel.slow_capture"
 _STALE_NS: Final = 300 * 10**9  # a request whose response never finished (client gone) is forgotten after this
 _MAX_CACHED_CODES: Final = 8192
-
-
-class FailureLog:
-    """Logs the first profiler failure at WARNING with its traceback, later ones at DEBUG (once per process)."""
-
-    def __init__(self, logger: logging.Logger = log) -> None:
-        self._logger = logger
-        self._count = itertools.count()  # next() is atomic under the GIL: exactly one caller sees 0
-
-    def __call__(self, where: str) -> None:
-        """Call from an ``except`` block; the request goes on without hot functions."""
-        if next(self._count) == 0:
-            self._logger.warning(
-                "profiler failed in %s; requests proceed without hot functions (further failures logged at DEBUG)",
-                where,
-                exc_info=True,
-            )
-        else:
-            self._logger.debug("profiler failed in %s", where, exc_info=True)
 
 
 class _Watch:
@@ -112,7 +97,7 @@ class SlowCapture:
         self.top_n = top_n
         self.idle_exit_s = idle_exit_s
         self._classifier = classifier
-        self._failures = failures or FailureLog()
+        self._failures = failures or profiler_failures()
         self._inflight: dict[int, _Watch] = {}
         self._codes: dict[CodeType, Frame] = {}  # only the watchdog thread touches it
         self._lock = threading.Lock()

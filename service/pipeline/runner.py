@@ -21,6 +21,7 @@ from otel.attributes import (
     ML_INTRA_OP_THREADS,
     ML_PREDICTION_COUNT,
 )
+from otel.failures import FailureLog
 from otel.instruments import MLInstruments
 from otel.stages import current_request, stage
 from service.api.schemas import batch_adapter, row_adapter
@@ -46,6 +47,7 @@ class Pipeline:
         self.threshold = float(model.card.raw.get("threshold", 0.5))
         self._adapters: dict[bool, TypeAdapter[Any]] = {False: row_adapter(), True: batch_adapter(settings.max_batch_size)}
         self._rng = random.Random()
+        self._drift_failures = FailureLog(log, "drift bucket counting", "predictions are served without it")
         self._inference_attributes = {
             ML_EXECUTION_PROVIDER: model.providers[0],
             ML_INTRA_OP_THREADS: model.intra_op_threads,
@@ -88,5 +90,5 @@ class Pipeline:
             return
         try:
             self.drift.record(rows, columns, scores)
-        except Exception:  # pragma: no cover - a bug, surfaced in the log instead of a 500
-            log.exception("drift bucket counting failed; prediction served without it")
+        except Exception:  # a bug, surfaced in the log (once, then at DEBUG) instead of a 500
+            self._drift_failures("Pipeline.run")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
+
+import pytest
 
 from service.config import Settings
 from service.drift.buckets import DriftReference
@@ -63,3 +66,23 @@ def test_attribute_values_are_only_the_predeclared_pairs() -> None:
 
 def test_no_recorder_without_telemetry() -> None:
     assert create_recorder(CARD, None) is None
+
+
+def test_broken_drift_counting_never_fails_a_prediction_and_logs_once(
+    example: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _ = build_client()
+    with client:
+        expected = client.post("/predict", json=example).json()
+        recorder = client.app.state.service.pipeline.drift  # type: ignore[attr-defined]
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("planted drift failure")
+
+        monkeypatch.setattr(recorder, "record", broken)
+        with caplog.at_level(logging.DEBUG, logger="service.pipeline.runner"):
+            responses = [client.post("/predict", json=example) for _ in range(3)]
+    assert [r.json() for r in responses] == [expected] * 3
+    records = [r for r in caplog.records if r.name == "service.pipeline.runner"]
+    assert [r.levelno for r in records] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    assert "drift bucket counting failed" in records[0].getMessage() and records[0].exc_info is not None
