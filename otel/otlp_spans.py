@@ -31,6 +31,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind
 
+from otel.attributes import HTTP_STATUS
+
 log = logging.getLogger(__name__)
 
 _MAX_CACHED_ATTRIBUTES = 4096
@@ -267,6 +269,6 @@ class FastHttpSpanExporter(HttpSpanExporter):
             sent = self._client.export(serialized)
             if not sent.success:
                 result.error = sent.error
-                result.error_attrs = {"http.response.status_code": sent.status_code} if sent.status_code is not None else None
+                result.error_attrs = {HTTP_STATUS: sent.status_code} if sent.status_code is not None else None
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
