@@ -20,19 +20,21 @@ def promtool() -> str:
     return path
 
 
+def _cached_build(command: str, missing: str) -> str:
+    """The path ``scripts/check_config.sh <command>`` prints, or a failure naming the install step."""
+    found = subprocess.run(["bash", str(ROOT / "scripts/check_config.sh"), command], capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        pytest.fail(f"{missing}: run `{INSTALL}` (builds it from its Go module)")
+    return found.stdout.strip()
+
+
 @pytest.fixture(scope="session")
 def compose() -> str:
     """A Docker Compose v2+ CLI: $COMPOSE_BIN, a docker-compose v2+ on PATH, or the cached build."""
-    found = subprocess.run(["bash", str(ROOT / "scripts/check_config.sh"), "compose-path"], capture_output=True, text=True)
-    if found.returncode != 0 or not found.stdout.strip():
-        pytest.fail(f"no Docker Compose v2+ CLI found: run `{INSTALL}` (builds it from its Go module)")
-    return found.stdout.strip()
+    return _cached_build("compose-path", "no Docker Compose v2+ CLI found")
 
 
 @pytest.fixture(scope="session")
 def promtool3() -> str:
     """promtool of the Prometheus version docker-compose.yml runs: $PROMTOOL3_BIN or the cached build."""
-    found = subprocess.run(["bash", str(ROOT / "scripts/check_config.sh"), "promtool3-path"], capture_output=True, text=True)
-    if found.returncode != 0 or not found.stdout.strip():
-        pytest.fail(f"no Prometheus 3 promtool found: run `{INSTALL}` (builds it from its Go module)")
-    return found.stdout.strip()
+    return _cached_build("promtool3-path", "no Prometheus 3 promtool found")

@@ -14,12 +14,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from otel.otlp_spans import FastGrpcSpanExporter, FastHttpSpanExporter, SpanEncoder
 from otel.spans import LightTracer
+from tests.support.in_memory import recording_provider
 from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
 
 
@@ -31,10 +32,7 @@ def _same_request(spans: list[ReadableSpan], encoder: SpanEncoder | None = None)
 
 
 def _provider(resource: Resource | None = None) -> tuple[TracerProvider, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=resource or Resource.create({"service.name": "svc", "replicas": 3, "ratio": 0.5}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
+    return recording_provider(resource=resource or Resource.create({"service.name": "svc", "replicas": 3, "ratio": 0.5}))
 
 
 def test_every_span_feature_encodes_as_the_sdk_does() -> None:

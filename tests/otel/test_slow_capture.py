@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Tracer
 
@@ -21,6 +20,7 @@ from otel.stages import RequestState
 from service.config import Settings
 from tests.conftest import build_client
 from tests.otel import planted
+from tests.support.in_memory import recording_provider
 
 EVENT = "profile.hot_function"
 
@@ -33,9 +33,7 @@ def hot_names(span: ReadableSpan) -> list[str]:
 
 @pytest.fixture
 def tracing() -> tuple[Tracer, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = recording_provider()
     return provider.get_tracer("test"), exporter
 
 

@@ -7,25 +7,19 @@ from typing import Any
 
 import pytest
 from opentelemetry import context, trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel.spans import LightSpan, LightTracer
-
-
-def _pair(**provider_options: Any) -> tuple[TracerProvider, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(**provider_options)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
+from tests.support.in_memory import recording_provider
 
 
 def _both(script: Callable[[trace.Span], None], **provider_options: Any) -> tuple[ReadableSpan, ReadableSpan]:
     """The same operations on an SDK span and on a light span; their finished forms."""
-    provider, exporter = _pair(**provider_options)
+    provider, exporter = recording_provider(**provider_options)
     sdk_span = provider.get_tracer("t").start_span("op")
     script(sdk_span)
     sdk_span.end()
@@ -68,7 +62,7 @@ def test_attributes_status_and_events_match_the_sdk() -> None:
 
 
 def test_ok_is_final_and_ended_spans_ignore_writes() -> None:
-    provider, exporter = _pair()
+    provider, exporter = recording_provider()
     span = LightTracer(provider, "t").start_span("op")
     span.set_status(StatusCode.OK)
     span.set_status(StatusCode.ERROR, "too late")
@@ -95,7 +89,7 @@ def test_span_limits_from_the_environment_apply(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_providers_sampler_decides_as_for_sdk_spans() -> None:
-    provider, exporter = _pair(sampler=ALWAYS_OFF)
+    provider, exporter = recording_provider(sampler=ALWAYS_OFF)
     tracer = LightTracer(provider, "t")
     unsampled = tracer.start_span("op", kind=SpanKind.SERVER)
     assert not unsampled.is_recording() and unsampled.get_span_context().is_valid
@@ -103,7 +97,7 @@ def test_the_providers_sampler_decides_as_for_sdk_spans() -> None:
     unsampled.end()
     assert not exporter.get_finished_spans()
 
-    ratio, _ = _pair(sampler=ParentBased(TraceIdRatioBased(0.5)))
+    ratio, _ = recording_provider(sampler=ParentBased(TraceIdRatioBased(0.5)))
     light, sdk = LightTracer(ratio, "t"), ratio.get_tracer("t")
     for trace_id in (1, 2**64 - 1, 2**63, 12345 << 64, 2**128 - 1):
         parent = trace.set_span_in_context(NonRecordingSpan(SpanContext(trace_id, 7, True, TraceFlags(0x02))))
@@ -113,7 +107,7 @@ def test_the_providers_sampler_decides_as_for_sdk_spans() -> None:
 
 
 def test_continues_a_remote_parent_and_parents_sdk_children() -> None:
-    provider, exporter = _pair()
+    provider, exporter = recording_provider()
     remote = SpanContext(0x1234, 0x5678, True, TraceFlags(TraceFlags.SAMPLED))
     server = LightTracer(provider, "otel-ml").start_span(
         "POST /predict", context=trace.set_span_in_context(NonRecordingSpan(remote)), kind=SpanKind.SERVER
@@ -133,7 +127,7 @@ def test_continues_a_remote_parent_and_parents_sdk_children() -> None:
 
 
 def test_processors_added_later_see_light_spans() -> None:
-    provider, _ = _pair()
+    provider, _ = recording_provider()
     tracer = LightTracer(provider, "t")
     late = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(late))
@@ -143,7 +137,7 @@ def test_processors_added_later_see_light_spans() -> None:
 
 
 def test_status_object_and_exit_with_exception() -> None:
-    provider, exporter = _pair()
+    provider, exporter = recording_provider()
     tracer = LightTracer(provider, "t")
     with pytest.raises(RuntimeError):
         with tracer.start_span("op"):
