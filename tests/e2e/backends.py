@@ -194,6 +194,18 @@ class Prometheus:
     def reload(self) -> None:
         self.http.post(f"{self.base_url}/-/reload").raise_for_status()
 
+    def slowest_rule_interval_s(self) -> float:
+        """A recorded series appears, and follows new data, only as often as its group runs (2 min for some drift groups)."""
+        return max((float(g["interval"]) for g in self._get("/api/v1/rules")["groups"]), default=0.0)
+
+    def wait_until_rules_evaluated(self) -> None:
+        """Every rule group has run once: a freshly started Prometheus has no recorded series before that."""
+
+        def pending() -> list[str]:
+            return [g["name"] for g in self._get("/api/v1/rules")["groups"] if g["lastEvaluation"].startswith("0001-")]
+
+        poll(lambda: not pending() or None, timeout_s=self.slowest_rule_interval_s() + 60, what="every rule group to run once", interval_s=2.0)
+
 
 class PromQLError(AssertionError):
     """Prometheus rejected a query (bad PromQL, unknown function, ...)."""

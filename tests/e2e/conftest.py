@@ -131,7 +131,9 @@ def jaeger(stack: Stack) -> Jaeger:
 
 @pytest.fixture(scope="package")
 def prometheus(stack: Stack) -> Prometheus:
-    return Prometheus()
+    prometheus = Prometheus()
+    prometheus.wait_until_rules_evaluated()  # a freshly started stack has no recorded series yet
+    return prometheus
 
 
 @pytest.fixture(scope="package")

@@ -99,6 +99,11 @@ def label_values(prometheus: Prometheus, query: str) -> set[str]:
     return {s.labels.get(m["label"], "") for s in prometheus.query(f"group by ({m['label']}) ({m['selector']})")} - {""}
 
 
+def _prometheus_timeout(prometheus: Prometheus) -> float:
+    """A panel on a recorded series shows this run's data only after its rule group has run again."""
+    return TIMEOUT_S + prometheus.slowest_rule_interval_s()
+
+
 def dashboard_values(path: Path, run: E2ERun, prometheus: Prometheus) -> dict[str, str]:
     """What Grafana would interpolate: this run's services; any other variable its saved or first offered value."""
     values = {**_MACROS, "job": run.job_regex, "service": run.name("error")}
@@ -106,7 +111,7 @@ def dashboard_values(path: Path, run: E2ERun, prometheus: Prometheus) -> dict[st
         values[textbox["name"]] = _current(textbox) or str(textbox.get("query", ""))
     for var in VARIABLES:
         if var.where.startswith(f"{path.stem}:") and var.name not in SERVICE_VARIABLES:
-            offered = poll(partial(label_values, prometheus, var.query), timeout_s=TIMEOUT_S, what=f"values of {var.where}")
+            offered = poll(partial(label_values, prometheus, var.query), timeout_s=_prometheus_timeout(prometheus), what=f"values of {var.where}")
             values[var.name] = var.current if var.current in offered else min(offered)
     return values
 
@@ -148,7 +153,7 @@ def test_panel_query_returns_data(
         # names themselves are proven real by test_prometheus's catalog test.
         prometheus.query(query)
         return
-    poll(lambda: prometheus.query(query), timeout_s=TIMEOUT_S, what=f"data for {query}")
+    poll(lambda: prometheus.query(query), timeout_s=_prometheus_timeout(prometheus), what=f"data for {query}")
 
 
 @pytest.mark.parametrize("var", VARIABLES, ids=[v.where for v in VARIABLES])
@@ -160,7 +165,7 @@ def test_dashboard_variable_offers_values(var: Variable, run: E2ERun, prometheus
         wanted = {var.current} if var.current else set()
     poll(
         lambda: offered if wanted <= (offered := label_values(prometheus, var.query)) and offered else None,
-        timeout_s=TIMEOUT_S,
+        timeout_s=_prometheus_timeout(prometheus),
         what=f"{var.where} to offer {sorted(wanted) or 'any value'}",
     )
 
@@ -176,7 +181,7 @@ TRACES_TO_METRICS = [
 def test_trace_to_metrics_link_returns_data(name: str, query: str, run: E2ERun, prometheus: Prometheus) -> None:
     # The Jaeger datasource maps the span's service.name tag to service_name ($__tags); the failing service has errors too.
     expr = substitute(query, {**_MACROS, "__tags": f'service_name="{run.name("error")}"'})
-    poll(lambda: prometheus.query(expr), timeout_s=TIMEOUT_S, what=f"{name}: data for {expr}")
+    poll(lambda: prometheus.query(expr), timeout_s=_prometheus_timeout(prometheus), what=f"{name}: data for {expr}")
 
 
 def test_trace_to_logs_link_finds_the_request_log_record(
