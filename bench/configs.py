@@ -72,6 +72,11 @@ def all_configs() -> list[BenchConfig]:
             env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF},
         ),
         BenchConfig(
+            "bare-threadpool",
+            "bare with INLINE_SINGLE_ROWS=false: one-row requests scored in the thread pool (the design until 2026-11-23)",
+            env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF, "INLINE_SINGLE_ROWS": "false"},
+        ),
+        BenchConfig(
             "production-noslow",
             "production with slow capture off (PROFILE_SLOW_MS=0): the cost of the slow-request watchdog",
             env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1", "PROFILE_SLOW_MS": "0"},

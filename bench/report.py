@@ -67,6 +67,13 @@ def side_measurements(summaries: dict[str, Summary]) -> list[str]:
     def delta(a: str, b: str) -> float:
         return summaries[a].cpu_us_per_request - summaries[b].cpu_us_per_request
 
+    if {"bare", "bare-threadpool"} <= summaries.keys():
+        out.append(
+            f"- **One-row requests on the event loop** (bare vs bare with `INLINE_SINGLE_ROWS=false`, scored in the thread pool): "
+            f"throughput {_x(ratio(summaries['bare'].throughput, summaries['bare-threadpool'].throughput))}, "
+            f"{delta('bare', 'bare-threadpool'):+.0f} µs CPU per request "
+            f"({summaries['bare'].cpu_us_per_request:.0f} vs {summaries['bare-threadpool'].cpu_us_per_request:.0f})."
+        )
     if {"production", "production-noslow"} <= summaries.keys():
         out.append(
             f"- **Slow-request capture when no request is slow** (production vs production with `PROFILE_SLOW_MS=0`): "

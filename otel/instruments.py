@@ -35,15 +35,16 @@ class MLInstruments:
         """One batch of scores: a few records per request however many rows it has."""
         rows = len(labels)
         self._batch_size.record(rows)
+        if rows == 1:  # most requests: numpy reductions over one element cost more than the rest together
+            self._classes[int(labels[0])].add(1)
+            self._score.record(float(probabilities[0]))
+            return
         positives = int(labels.sum())
         if positives:
             self._classes[1].add(positives)
         if rows - positives:
             self._classes[0].add(rows - positives)
-        if rows == 1:
-            self._score.record(float(probabilities[0]))
-        else:
-            self._score.record_many(probabilities)
+        self._score.record_many(probabilities)
 
 
 class ProcessInstruments:

@@ -55,7 +55,7 @@ def traceresponse(span: trace.Span) -> bytes | None:
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return None
-    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}".encode()
+    return b"00-%032x-%016x-%02x" % (ctx.trace_id, ctx.span_id, ctx.trace_flags)  # half the cost of an f-string + encode
 
 
 class TelemetryMiddleware:

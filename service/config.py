@@ -51,6 +51,11 @@ class Settings:
     request_log: str = _env(
         "REQUEST_LOG", "notable", "Per-request log record: `notable` (5xx, slow, profiled), `sampled` (also every sampled trace), `all` or `off`."
     )
+    inline_single_rows: bool = _env(
+        "INLINE_SINGLE_ROWS",
+        True,
+        "Score one-row requests on the event loop: a thread-pool hop costs more than their ~60 µs of work. Batches, and everything while `FAULT_SLOW_FEATURE_MS` is set, go to the thread pool.",
+    )
     api_keys: str = _env("API_KEYS", "", "Comma-separated API keys; when set, prediction endpoints need header `X-API-Key` (health stays open).")
     api_key_protects_metrics: bool = _env("API_KEY_PROTECTS_METRICS", False, "Also require the API key for `/metrics`.")
     api_key_protects_model: bool = _env("API_KEY_PROTECTS_MODEL", False, "Also require the API key for `/model`.")

@@ -1,4 +1,4 @@
-"""HTTP routes: thin. Read the body, hand it to the pipeline off the event loop, return its bytes."""
+"""HTTP routes: thin. Read the body, hand it to the pipeline (batches off the event loop), return its bytes."""
 
 from __future__ import annotations
 
@@ -55,7 +55,10 @@ async def _score(request: Request, endpoint: Endpoint) -> Response:
     _require_json(request)
     pipeline = state.require_pipeline()
     body = await request.body()
-    payload = await run_in_threadpool(pipeline.run, endpoint, body)
+    if pipeline.runs_inline(endpoint):
+        payload = pipeline.run(endpoint, body)
+    else:
+        payload = await run_in_threadpool(pipeline.run, endpoint, body)
     return Response(content=payload, media_type=JSON)
 
 

@@ -48,11 +48,22 @@ class Pipeline:
         self._adapters: dict[bool, TypeAdapter[Any]] = {False: row_adapter(), True: batch_adapter(settings.max_batch_size)}
         self._rng = random.Random()
         self._drift_failures = FailureLog(log, "drift bucket counting", "predictions are served without it")
+        # Injected slow work would stall every other request if it ran on the event loop.
+        self._inline = settings.inline_single_rows and settings.fault_slow_feature_ms == 0
         self._inference_attributes = {
             ML_EXECUTION_PROVIDER: model.providers[0],
             ML_INTRA_OP_THREADS: model.intra_op_threads,
             ML_INTER_OP_THREADS: model.inter_op_threads,
         }
+
+    def runs_inline(self, endpoint: Endpoint) -> bool:
+        """Whether to call ``run`` on the event loop rather than in the thread pool.
+
+        A one-row request is ~60 µs of work, less than the hand-off to a pool thread and back;
+        inline, the bare service serves ~1.5x the requests (BENCHMARKS.md). A batch of up to
+        ``MAX_BATCH_SIZE`` rows takes milliseconds and would hold up every other request.
+        """
+        return self._inline and endpoint is not Endpoint.BATCH
 
     def run(self, endpoint: Endpoint, body: bytes) -> bytes:
         settings = self.settings

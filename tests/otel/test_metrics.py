@@ -83,6 +83,19 @@ def test_prediction_counters_scores_batch_sizes_and_model_status(client: TestCli
     assert [p.value for p in captured.metric_points("ml.model.loaded")] == [1]
 
 
+def test_one_row_requests_are_counted_by_class_with_their_scores(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+    risky = {**example, "annual_income": 9000.0, "loan_amount": 60000.0, "debt_to_income": 95.0, "delinquencies_2y": 9}
+    answers = [client.post("/predict", json=row).json() for row in (example, risky, risky)]
+    classes = [a["prediction"] for a in answers]
+    assert set(classes) == {0, 1}, "the rows must cover both classes for this test to mean anything"
+    counted = {p.attributes["ml.prediction.class"]: p.value for p in captured.metric_points("ml.predictions")}
+    assert counted == {str(c): classes.count(c) for c in set(classes)}
+    (score,) = captured.metric_points("ml.prediction.score")
+    assert score.count == 3 and abs(score.sum - sum(a["probability"] for a in answers)) < 1e-9
+    (size,) = captured.metric_points("ml.batch.size")
+    assert size.count == 3 and size.sum == 3
+
+
 def test_errors_are_counted_by_type_and_stage(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
     client.post("/predict", json={**example, "age": 3})
     errors = {(p.attributes["error.type"], p.attributes["ml.stage"]): p.value for p in captured.metric_points("ml.errors")}
