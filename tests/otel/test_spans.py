@@ -10,7 +10,16 @@ from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel.spans import LightSpan, LightTracer
@@ -104,6 +113,48 @@ def test_the_providers_sampler_decides_as_for_sdk_spans() -> None:
         ours, theirs = light.start_span("op", context=parent), sdk.start_span("op", context=parent)
         assert ours.get_span_context().trace_flags == theirs.get_span_context().trace_flags
         assert ours.is_recording() == theirs.is_recording()
+
+
+class ChosenTraceIds(RandomIdGenerator):
+    """Random span ids, and the trace id the test chose for the next root."""
+
+    next_trace_id = 1
+
+    def generate_trace_id(self) -> int:
+        return self.next_trace_id
+
+
+class AlwaysSampleParentBased(ParentBased):
+    """A user's sampler built on ParentBased that overrides its decision: it must be asked, never second-guessed."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_AND_SAMPLE)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        ParentBased(TraceIdRatioBased(0.1)),
+        ParentBasedTraceIdRatio(0.5),
+        TraceIdRatioBased(0.3),
+        ALWAYS_OFF,
+        ParentBased(ALWAYS_OFF),
+        ALWAYS_ON,
+        AlwaysSampleParentBased(TraceIdRatioBased(0.0)),
+    ],
+    ids=lambda sampler: type(sampler).__name__ + ":" + sampler.get_description(),
+)
+def test_roots_are_decided_as_the_sdk_decides_them(sampler: Any) -> None:
+    ids = ChosenTraceIds()
+    provider, _ = recording_provider(sampler=sampler, id_generator=ids)
+    light, sdk = LightTracer(provider, "t"), provider.get_tracer("t")
+    bound = TraceIdRatioBased.get_bound_for_rate(0.1)
+    for trace_id in (1, bound - 1, bound, bound + 1, 2**63, 2**64 - 1, 2**64, 12345 << 64 | 99, 2**128 - 1):
+        ids.next_trace_id = trace_id
+        ours, theirs = light.start_span("op", kind=SpanKind.SERVER), sdk.start_span("op", kind=SpanKind.SERVER)
+        mine, sdks = ours.get_span_context(), theirs.get_span_context()
+        assert (mine.trace_id, mine.trace_flags, mine.trace_state) == (sdks.trace_id, sdks.trace_flags, sdks.trace_state)
+        assert ours.is_recording() == theirs.is_recording() and mine.is_valid
 
 
 def test_continues_a_remote_parent_and_parents_sdk_children() -> None:
