@@ -92,8 +92,7 @@ def create_app(
     app = FastAPI(
         title="Credit-risk prediction service",
         version=__version__,
-        lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
+        lifespan=lifespan,  # no max_body_size: the scoring routes enforce MAX_BODY_BYTES (service/api/routes.py)
         telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]
     )
     app.state.service = state

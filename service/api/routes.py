@@ -49,12 +49,36 @@ def _require_json(request: Request) -> None:
         )
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with a JSON 413 past ``limit`` bytes: by its Content-Length before reading, else while streaming.
+
+    Here rather than FastAPI's ``max_body_size``, whose three ASGI layers cost every request ~12 µs
+    (8 % of a bare one) and answer a plain-text 413 that names no rule.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> InvalidRequest:
+    rule = f"the body must be at most MAX_BODY_BYTES ({limit} bytes)"
+    return InvalidRequest([{"loc": ["body"], "msg": rule, "type": "body_too_large"}], status_code=413)
+
+
 async def _score(request: Request, endpoint: Endpoint) -> Response:
     state = _state(request)
     state.api_keys.check(request)
     _require_json(request)
     pipeline = state.require_pipeline()
-    body = await request.body()
+    body = await _read_body(request, state.settings.max_body_bytes)
     if pipeline.runs_inline(endpoint):
         payload = pipeline.run(endpoint, body)
     else:
