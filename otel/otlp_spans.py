@@ -29,9 +29,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from otel.attributes import HTTP_STATUS
+from otel.spans import LightSpan
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags
 _FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", _HAS_IS_REMOTE)  # field 16, fixed32
 _FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", _HAS_IS_REMOTE | _IS_REMOTE)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_UNSET_CODE = StatusCode.UNSET
 _pack_double = struct.Struct("<d").pack
 _pack_fixed64 = struct.Struct("<Q").pack
 _pack_fixed32 = struct.Struct("<I").pack
@@ -88,7 +90,7 @@ def _any_value(value: Any) -> bytes:
         return b"\x21" + _pack_double(value)
     if isinstance(value, bytes):
         return _field(0x3A, value)
-    if isinstance(value, Sequence):
+    if isinstance(value, (tuple, list)) or isinstance(value, Sequence):  # the concrete types first: ABC checks are slow
         return _field(0x2A, b"".join(_field(0x0A, _any_value(item)) for item in value))
     if isinstance(value, Mapping):
         return _field(0x32, b"".join(_field(0x0A, _key_value(str(k), v)) for k, v in value.items()))
@@ -129,9 +131,9 @@ class SpanEncoder:
         return b"".join(out)
 
     def _span(self, span: ReadableSpan) -> bytes:
-        context = span.get_span_context()
+        (context, parent, name, kind, start_time, end_time, attributes, dropped_attributes,
+         events, dropped_events, links, dropped_links, status) = _fields(span)  # fmt: skip
         assert context is not None
-        parent = span.parent
         parts = [
             b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
             b"\x12\x08" + context.span_id.to_bytes(8, "big"),
@@ -140,16 +142,16 @@ class SpanEncoder:
             parts.append(_string(0x1A, ",".join(f"{k}={v}" for k, v in context.trace_state.items())))
         if parent is not None:
             parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-        parts.append(_string(0x2A, span.name))
-        parts.append(_KIND[span.kind])
-        if span.start_time:
-            parts.append(b"\x39" + _pack_fixed64(span.start_time))
-        if span.end_time:
-            parts.append(b"\x41" + _pack_fixed64(span.end_time))
-        parts.append(self._attributes_of(0x4A, span.attributes))
-        if span.dropped_attributes:
-            parts.append(b"\x50" + _varint(span.dropped_attributes))
-        for event in span.events:
+        parts.append(_string(0x2A, name))
+        parts.append(_KIND[kind])
+        if start_time:
+            parts.append(b"\x39" + _pack_fixed64(start_time))
+        if end_time:
+            parts.append(b"\x41" + _pack_fixed64(end_time))
+        parts.append(self._attributes_of(0x4A, attributes))
+        if dropped_attributes:
+            parts.append(b"\x50" + _varint(dropped_attributes))
+        for event in events:
             body = b""
             if event.timestamp:
                 body += b"\x09" + _pack_fixed64(event.timestamp)
@@ -157,19 +159,20 @@ class SpanEncoder:
             if event.dropped_attributes:
                 body += b"\x20" + _varint(event.dropped_attributes)
             parts.append(_field(0x5A, body))
-        if span.dropped_events:
-            parts.append(b"\x60" + _varint(span.dropped_events))
-        for link in span.links:
+        if dropped_events:
+            parts.append(b"\x60" + _varint(dropped_events))
+        for link in links:
             body = b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big") + b"\x12\x08" + link.context.span_id.to_bytes(8, "big")
             body += self._attributes_of(0x22, link.attributes)
             if link.dropped_attributes:
                 body += b"\x28" + _varint(link.dropped_attributes)
             body += b"\x35" + _pack_fixed32(_flags(link.context))
             parts.append(_field(0x6A, body))
-        if span.dropped_links:
-            parts.append(b"\x70" + _varint(span.dropped_links))
-        status = span.status
-        if status is not None:
+        if dropped_links:
+            parts.append(b"\x70" + _varint(dropped_links))
+        if status is not None and status.status_code is _UNSET_CODE and not status.description:
+            parts.append(b"\x7a\x00")  # the common case: an empty Status message
+        elif status is not None:
             code = status.status_code.value
             parts.append(_field(0x7A, _string(0x12, status.description or "") + (b"\x18" + _varint(code) if code else b"")))
         parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
@@ -214,6 +217,20 @@ class SpanEncoder:
                 self._scopes.clear()
             cached = self._scopes[id(scope)] = (scope, _field(0x0A, body))
         return cached[1]
+
+
+def _fields(span: ReadableSpan) -> tuple[Any, ...]:
+    """What ``_span`` reads. A ``LightSpan``'s plain fields directly: the public properties copy its events,
+    links and attributes and count drops through ABC ``isinstance`` checks (≈ 0.7 µs of a 7 µs span)."""
+    if type(span) is LightSpan:
+        return (
+            span._context, span._parent, span._name, span._kind, span._start_time, span._end_time,  # noqa: SLF001
+            span._attributes, span._dropped_attributes, span._events, 0, span._links, 0, span._status,  # noqa: SLF001
+        )  # fmt: skip
+    return (
+        span.get_span_context(), span.parent, span.name, span.kind, span.start_time, span.end_time,
+        span.attributes, span.dropped_attributes, span.events, span.dropped_events, span.links, span.dropped_links, span.status,
+    )  # fmt: skip
 
 
 def _flags(context: SpanContext | None) -> int:

@@ -13,13 +13,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from otel.otlp_spans import FastGrpcSpanExporter, FastHttpSpanExporter, SpanEncoder
-from otel.spans import LightTracer
+from otel.spans import LightSpan, LightTracer
 from tests.support.in_memory import recording_provider
 from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
 
@@ -72,6 +72,31 @@ def test_every_span_feature_encodes_as_the_sdk_does() -> None:
     with tracer.start_as_current_span("second root", kind=SpanKind.CONSUMER):
         pass
     _same_request(list(exporter.get_finished_spans()))
+
+
+def test_every_light_span_feature_encodes_as_the_sdk_does() -> None:
+    """LightSpans are read through their fields, not the public properties: the same request must come out."""
+    provider, exporter = recording_provider(
+        resource=Resource.create({"service.name": "svc"}), span_limits=SpanLimits(max_span_attributes=3)
+    )
+    light = LightTracer(provider, "otel-ml", "0.1")
+    remote = SpanContext(0xABC, 0xDEF, True, TraceFlags(1), TraceState([("vendor", "v1")]))
+    root = light.start_span("root", context=trace.set_span_in_context(NonRecordingSpan(remote)), kind=SpanKind.SERVER)
+    root.set_attributes({"s": "text", "ints": (1, 2), "f": 1.5, "dropped": True})  # one over the limit of 3
+    root.add_event("with attributes", {"n": 1, "s": "v"})
+    root.add_link(remote, {"why": "batch"})
+    root.set_status(Status(StatusCode.ERROR, "it failed"))
+    child = light.start_child("child", root.get_span_context(), {"ml.stage": "validation"})
+    try:
+        raise ValueError("broken")
+    except ValueError as error:
+        child.record_exception(error)
+    child.set_status(StatusCode.OK)
+    child.end()
+    root.end()
+    spans = list(exporter.get_finished_spans())
+    assert [type(s) for s in spans] == [LightSpan, LightSpan] and spans[1].dropped_attributes == 1
+    _same_request(spans)
 
 
 def test_light_spans_and_sdk_spans_in_one_batch() -> None:
