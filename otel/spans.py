@@ -64,7 +64,7 @@ class LightTracer:
         if not parent.is_valid:
             parent, trace_id = None, self._ids.generate_trace_id()
             if self._root_bound is not None and trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= self._root_bound:
-                # The sampler's own answer for a root it drops, without its result objects (≈ 1/3 of an unsampled request's telemetry).
+                # The sampler's own answer for a root it drops, without building its result objects.
                 return NonRecordingSpan(SpanContext(trace_id, self._ids.generate_span_id(), False, self._root_drop_flags))
             random_id = self._random_ids
         else:
