@@ -70,30 +70,31 @@ def test_http_server_metrics_use_the_route_template(client: TestClient, captured
     assert captured.metric_points("http.server.active_requests")
 
 
-def test_prediction_counters_scores_batch_sizes_and_model_status(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
-    risky = {**example, "annual_income": 9000.0, "loan_amount": 60000.0, "debt_to_income": 95.0, "delinquencies_2y": 9}
-    batch = client.post("/predict/batch", json={"instances": [example, risky, example]}).json()["predictions"]
-    classes = [p["prediction"] for p in batch]
+def _risky(example: dict[str, Any]) -> dict[str, Any]:
+    return {**example, "annual_income": 9000.0, "loan_amount": 60000.0, "debt_to_income": 95.0, "delinquencies_2y": 9}
+
+
+def _assert_counted(captured: Captured, answers: list[dict[str, Any]], requests: int) -> None:
+    """Predictions by class, the score histogram and the batch sizes all agree with what was answered."""
+    classes = [a["prediction"] for a in answers]
+    assert set(classes) == {0, 1}, "the rows must cover both classes for this check to mean anything"
     counted = {p.attributes["ml.prediction.class"]: p.value for p in captured.metric_points("ml.predictions")}
     assert counted == {str(c): classes.count(c) for c in set(classes)}
     (score,) = captured.metric_points("ml.prediction.score")
-    assert score.count == 3 and abs(score.sum - sum(p["probability"] for p in batch)) < 1e-9
+    assert score.count == len(answers) and abs(score.sum - sum(a["probability"] for a in answers)) < 1e-9
     (size,) = captured.metric_points("ml.batch.size")
-    assert size.count == 1 and size.sum == 3
+    assert size.count == requests and size.sum == len(answers)
+
+
+def test_prediction_counters_scores_batch_sizes_and_model_status(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+    batch = client.post("/predict/batch", json={"instances": [example, _risky(example), example]}).json()["predictions"]
+    _assert_counted(captured, batch, requests=1)
     assert [p.value for p in captured.metric_points("ml.model.loaded")] == [1]
 
 
 def test_one_row_requests_are_counted_by_class_with_their_scores(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
-    risky = {**example, "annual_income": 9000.0, "loan_amount": 60000.0, "debt_to_income": 95.0, "delinquencies_2y": 9}
-    answers = [client.post("/predict", json=row).json() for row in (example, risky, risky)]
-    classes = [a["prediction"] for a in answers]
-    assert set(classes) == {0, 1}, "the rows must cover both classes for this test to mean anything"
-    counted = {p.attributes["ml.prediction.class"]: p.value for p in captured.metric_points("ml.predictions")}
-    assert counted == {str(c): classes.count(c) for c in set(classes)}
-    (score,) = captured.metric_points("ml.prediction.score")
-    assert score.count == 3 and abs(score.sum - sum(a["probability"] for a in answers)) < 1e-9
-    (size,) = captured.metric_points("ml.batch.size")
-    assert size.count == 3 and size.sum == 3
+    answers = [client.post("/predict", json=row).json() for row in (example, _risky(example), _risky(example))]
+    _assert_counted(captured, answers, requests=3)
 
 
 def test_errors_are_counted_by_type_and_stage(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
