@@ -60,7 +60,7 @@ class Pipeline:
         """Whether to call ``run`` on the event loop rather than in the thread pool.
 
         A one-row request is ~60 µs of work, less than the hand-off to a pool thread and back;
-        inline, the bare service serves ~1.5x the requests (BENCHMARKS.md). A batch of up to
+        inline, the bare service serves 1.4-1.6x the requests (BENCHMARKS.md). A batch of up to
         ``MAX_BATCH_SIZE`` rows takes milliseconds and would hold up every other request.
         """
         return self._inline and endpoint is not Endpoint.BATCH
