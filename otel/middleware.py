@@ -40,6 +40,9 @@ REQUEST_LOGGER = "otel_ml.request"
 # holds the rest, and a record costs a sampled request ~150-200 µs of CPU (BENCHMARKS.md).
 REQUEST_LOG_MODES = ("notable", "sampled", "all", "off")
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+# Attribute names of the two request metrics, in the order their values are passed to ``point_of``.
+_ACTIVE_ATTRIBUTES = (HTTP_METHOD, "url.scheme")
+_DURATION_ATTRIBUTES = (HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, ERROR_TYPE)
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 
 
@@ -79,15 +82,13 @@ class TelemetryMiddleware:
         fast = recorder.fast
         self._duration = fast.histogram("http.server.request.duration", "s", "Duration of HTTP server requests.", LATENCY_BUCKETS_S)
         self._active = fast.up_down_counter("http.server.active_requests", "{request}", "Number of active HTTP server requests.")
-        self._duration_points: dict[tuple[str, str | None, int, str | None], Any] = {}
-        self._active_points: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.excluded_paths:
             await self.app(scope, receive, send)
             return
         method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
-        active = self._active_point(method, scope.get("scheme", "http"))
+        active = self._active.point_of(_ACTIVE_ATTRIBUTES, (method, scope.get("scheme", "http")))
         active.add(1)
         outer = trace.get_current_span()
         owns_span = not (outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER)
@@ -144,24 +145,10 @@ class TelemetryMiddleware:
             if token is not None:
                 context.detach(token)
 
-    def _active_point(self, method: str, scheme: str) -> Any:
-        point = self._active_points.get((method, scheme))
-        if point is None:
-            point = self._active_points.setdefault((method, scheme), self._active.point({HTTP_METHOD: method, "url.scheme": scheme}))
-        return point
-
     def _record_duration(
         self, method: str, route: str | None, status: int, error_type: str | None, elapsed_ns: int, span: trace.Span | None
     ) -> None:
-        key = (method, route, status, error_type)
-        point = self._duration_points.get(key)
-        if point is None:
-            attributes: dict[str, AttributeValue] = {HTTP_METHOD: method, HTTP_STATUS: status}
-            if route is not None:
-                attributes[HTTP_ROUTE] = route
-            if error_type is not None:
-                attributes[ERROR_TYPE] = error_type
-            point = self._duration_points.setdefault(key, self._duration.point(attributes))
+        point = self._duration.point_of(_DURATION_ATTRIBUTES, (method, route, status, error_type))  # no route: unmatched
         point.record(elapsed_ns / 1e9, span.get_span_context() if span is not None else None)
 
     def _should_log(self, sampled: bool, status_code: int, elapsed_ns: int, request: RequestState) -> bool:

@@ -23,7 +23,6 @@ from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from otel.attributes import ERROR_TYPE, LATENCY_BUCKETS_S, ML_STAGE
-from otel.fastmetrics import HistogramPoint
 from otel.setup import Telemetry
 
 
@@ -55,6 +54,7 @@ class RequestState:
 
 
 _current_request: ContextVar[RequestState | None] = ContextVar("otel_ml_request", default=None)
+_STAGE_ATTRIBUTES = (ML_STAGE,)  # the names of ml.stage.duration's attributes, for ``point_of``
 
 
 def current_request() -> RequestState | None:
@@ -75,14 +75,6 @@ class StageRecorder:
         self.span_attributes: dict[str, AttributeValue] = dict(span_attributes or {})
         self.observers: list[StageObserver] = []
         self.request_hooks: list[Any] = []  # otel.middleware.RequestHook
-        self._duration_points: dict[str, HistogramPoint] = {}
-
-    def duration_point(self, name: str) -> HistogramPoint:
-        """The stage's histogram handle, resolved once per stage name."""
-        point = self._duration_points.get(name)
-        if point is None:
-            point = self._duration_points.setdefault(name, self.duration.point({ML_STAGE: name}))
-        return point
 
     def stage(self, name: str, request: RequestState | None = None, **attributes: AttributeValue) -> Stage:
         return Stage(self, request, name, attributes)
@@ -133,7 +125,8 @@ class Stage:
         request = self._request
         if span is not None and request is not None and recorder.observers:
             _notify(recorder.observers, "on_stage_end", request, self.name, span, self._start, end)
-        recorder.duration_point(self.name).record((end - self._start) / 1e9, span.get_span_context() if span is not None else None)
+        point = recorder.duration.point_of(_STAGE_ATTRIBUTES, (self.name,))
+        point.record((end - self._start) / 1e9, span.get_span_context() if span is not None else None)
         if request is not None:
             request.stage_ms[self.name] = (end - self._start) / 1e6
         if span is not None:
