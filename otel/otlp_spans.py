@@ -90,7 +90,7 @@ def _any_value(value: Any) -> bytes:
         return b"\x21" + _pack_double(value)
     if isinstance(value, bytes):
         return _field(0x3A, value)
-    if isinstance(value, (tuple, list)) or isinstance(value, Sequence):  # the concrete types first: ABC checks are slow
+    if isinstance(value, (tuple, list, Sequence)):  # the concrete types first: they match before the slow ABC check
         return _field(0x2A, b"".join(_field(0x0A, _any_value(item)) for item in value))
     if isinstance(value, Mapping):
         return _field(0x32, b"".join(_field(0x0A, _key_value(str(k), v)) for k, v in value.items()))
@@ -224,8 +224,8 @@ def _fields(span: ReadableSpan) -> tuple[Any, ...]:
     links and attributes and count drops through ABC ``isinstance`` checks (≈ 0.7 µs of a 7 µs span)."""
     if type(span) is LightSpan:
         return (
-            span._context, span._parent, span._name, span._kind, span._start_time, span._end_time,  # noqa: SLF001
-            span._attributes, span._dropped_attributes, span._events, 0, span._links, 0, span._status,  # noqa: SLF001
+            span._context, span._parent, span._name, span._kind, span._start_time, span._end_time,
+            span._attributes, span._dropped_attributes, span._events, 0, span._links, 0, span._status,
         )  # fmt: skip
     return (
         span.get_span_context(), span.parent, span.name, span.kind, span.start_time, span.end_time,

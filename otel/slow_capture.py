@@ -60,6 +60,7 @@ log = logging.getLogger("otel.profiling")
 def profiler_failures(logger: logging.Logger = log) -> FailureLog:
     return FailureLog(logger, "profiler", "requests proceed without hot functions")
 
+
 SLOW: Final = "slow"
 _WATCH_KEY: Final = "otel.slow_capture"
 _STALE_NS: Final = 300 * 10**9  # a request whose response never finished (client gone) is forgotten after this

@@ -35,8 +35,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
-_SIMPLE = (str, bool, int, float)
-_NUMERIC_OR_TEXT = frozenset(_SIMPLE)
+_SIMPLE = frozenset((str, bool, int, float))  # stored as given, nothing to clean
 _UNSET = Status(StatusCode.UNSET)
 
 
@@ -96,11 +95,11 @@ def root_sampling_bound(sampler: Sampler) -> int | None:
     and those as the root of ``parentbased_*``. Any other sampler is always asked.
     """
     parent_based = isinstance(sampler, ParentBased) and type(sampler).should_sample is ParentBased.should_sample
-    root = sampler._root if parent_based else sampler  # noqa: SLF001
+    root = sampler._root if parent_based else sampler
     if type(root) is TraceIdRatioBased:
         return root.bound
     if type(root) is StaticSampler:
-        return 0 if root._decision is Decision.DROP else None  # noqa: SLF001
+        return 0 if root._decision is Decision.DROP else None
     return None
 
 
@@ -169,7 +168,7 @@ class LightSpan(trace.Span, ReadableSpan):
             self._end_time is None
             and limits.max_span_attribute_length is None
             and (limits.max_span_attributes is None or len(self._attributes) + len(attributes) <= limits.max_span_attributes)
-            and all(type(value) in _NUMERIC_OR_TEXT for value in attributes.values())
+            and all(type(value) in _SIMPLE for value in attributes.values())
         ):
             self._attributes.update(attributes)  # nothing to clean or drop: the common case, in one step
             return
