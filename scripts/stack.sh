@@ -10,7 +10,7 @@
 # Components (versions pinned here; docker-compose.yml pins the same ones):
 #   OpenTelemetry Collector 0.157.0  built with the Collector Builder (OCB) from
 #                                    collector-config/builder-config.yaml; config collector-config/otel-collector.yaml
-#   Jaeger 2.13.0                    Go module github.com/jaegertracing/jaeger v1.76.0 (v2 releases are tagged
+#   Jaeger 2.12.0                    Go module github.com/jaegertracing/jaeger v1.75.0 (v2 releases are tagged
 #                                    v1.N.0); its go.mod has a replace directive, which `go install mod@version`
 #                                    refuses, so it is built in place from the module cache
 #                                    config collector-config/jaeger/jaeger-es.yaml (STACK_JAEGER_CONFIG to change)
@@ -53,8 +53,8 @@ JAEGER_CONFIG="${STACK_JAEGER_CONFIG:-$CONF/jaeger/jaeger-es.yaml}"
 # The collector version is the manifest's dist.version (one source of truth with the component pins).
 OTELCOL_VERSION="$(awk '/^dist:/{d=1} d && /^  version:/{print $2; exit}' "$CONF/builder-config.yaml")"
 OCB_VERSION="v$OTELCOL_VERSION"
-JAEGER_VERSION="2.13.0"
-JAEGER_MODULE_VERSION="v1.76.0"   # Jaeger v2.N.0 is module v1.(N+63).0
+JAEGER_VERSION="2.12.0"
+JAEGER_MODULE_VERSION="v1.75.0"   # Jaeger v2.N.0 is module v1.(N+63).0
 ES_VERSION="8.19.4"
 
 OTELCOL_DIR="$CACHE/otelcol-v$OTELCOL_VERSION"
