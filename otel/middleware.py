@@ -116,16 +116,16 @@ class TelemetryMiddleware:
         header = traceresponse(span)
         status_code: int | None = 500
         error_type: str | None = None
-        disconnected = responded = False
+        client_gone = responded = False
         hooks = self.recorder.request_hooks if sampled else None
         if hooks:
             _call_hooks(hooks, "on_request_start", request)
 
         async def receive_watching() -> Message:
-            nonlocal disconnected
+            nonlocal client_gone
             message = await receive()
-            if message["type"] == "http.disconnect":
-                disconnected = True
+            if message["type"] == "http.disconnect" and not responded:
+                client_gone = True  # whatever the app sends from now on, nobody receives it
             return message
 
         async def send_with_telemetry(message: Message) -> None:
@@ -145,14 +145,14 @@ class TelemetryMiddleware:
             await self.app(scope, receive_watching, send_with_telemetry)
         except BaseException as exc:
             error_type = type(exc).__qualname__
-            if sampled and not disconnected:
+            if sampled and not client_gone:
                 span.record_exception(exc)
             raise
         finally:
             _current_request.reset(request_token)
             elapsed_ns = perf_counter_ns() - request.start_ns
             route = getattr(scope.get("route"), "path", None)
-            if disconnected and not responded:  # the client left: whatever the app did, nobody got an answer
+            if client_gone:
                 status_code, error_type = None, CLIENT_DISCONNECT
             elif error_type is None and status_code is not None and status_code >= 500:
                 error_type = str(status_code)
