@@ -43,10 +43,7 @@ except ImportError:  # httptools missing: uvicorn_options falls back to h11
     HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 # The uvicorn methods BoundedHttpToolsProtocol extends; any missing means the fallback.
-_HOOKS = (
-    "connection_made", "connection_lost", "data_received", "send_400_response",
-    "on_message_begin", "on_url", "on_header", "on_headers_complete",
-)
+_HOOKS = ("connection_made", "connection_lost", "data_received", "send_400_response", "on_message_begin", "on_headers_complete")
 _LIMIT_WARNING_INTERVAL_S = 60.0
 
 
@@ -96,10 +93,9 @@ if HttpToolsProtocol is not None:
             super().__init__(*args, **kwargs)
             self._limits = self.limits or _env_limits()
             self._in_head = True  # until this request's headers are complete
-            self._head_bytes = 0  # request line and complete header fields of this head
-            self._head_fields = 0
-            self._unparsed = 0  # bytes fed since the parser last reported part of the head
-            self._head_events = 0
+            self._heads_begun = 0
+            self._unparsed = 0  # bytes of this head received in earlier reads, which the parser may still hold
+            self._last_read = 0
             self._head_timer: Any = None
             self._refusal: bytes | None = None
 
@@ -116,13 +112,14 @@ if HttpToolsProtocol is not None:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            events = self._head_events
+            begun = self._heads_begun
+            self._last_read = len(data)
             super().data_received(data)
             if not self._in_head or self.transport.is_closing():
                 return
-            # The parser keeps an unfinished header field in memory: count what it has not reported yet.
-            self._unparsed = self._unparsed + len(data) if events == self._head_events else 0
-            if self._head_bytes + self._unparsed > self._limits.max_header_bytes:
+            # The head spans reads: count them, so a never-ending header is refused once past the limit.
+            self._unparsed = self._unparsed + len(data) if begun == self._heads_begun else 0
+            if self._unparsed > self._limits.max_header_bytes:
                 self._refuse(self._too_large())
             elif self._head_timer is None:
                 self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_timed_out)
@@ -136,33 +133,26 @@ if HttpToolsProtocol is not None:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._in_head, self._head_bytes, self._head_fields, self._unparsed = True, 0, 0, 0
-            self._head_events += 1
-
-        def on_url(self, url: bytes) -> None:
-            self._count_head(len(url), 0)
-            super().on_url(url)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._count_head(len(name) + len(value) + 4, 1)  # ": " and CRLF
-            super().on_header(name, value)
+            self._in_head, self._unparsed = True, 0
+            self._heads_begun += 1
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            self._cancel_head_timer()
+            if self._head_timer is not None:
+                self._cancel_head_timer()
+            limits = self._limits
+            if len(self.headers) > limits.max_headers:
+                rule = f"a request may carry at most MAX_HEADERS ({limits.max_headers}) header fields"
+                self._refusal = _error_response(b"431 Request Header Fields Too Large", "too_many_headers", rule)
+            # The head came in at most these bytes: only a large read needs the exact size.
+            elif self._unparsed + self._last_read > limits.max_header_bytes and self._head_size() > limits.max_header_bytes:
+                self._refusal = self._too_large()
+            if self._refusal is not None:
+                raise _HeadRefused  # stops the parser; uvicorn then calls send_400_response
             super().on_headers_complete()
 
-        def _count_head(self, size: int, fields: int) -> None:
-            self._head_events += 1
-            self._head_bytes += size
-            self._head_fields += fields
-            if self._head_bytes > self._limits.max_header_bytes:
-                self._refusal = self._too_large()
-            elif self._head_fields > self._limits.max_headers:
-                rule = f"a request may carry at most MAX_HEADERS ({self._limits.max_headers}) header fields"
-                self._refusal = _error_response(b"431 Request Header Fields Too Large", "too_many_headers", rule)
-            if self._refusal is not None:
-                raise _HeadRefused
+        def _head_size(self) -> int:
+            return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)  # ": " and CRLF
 
         def _too_large(self) -> bytes:
             rule = f"the request line and headers must be at most MAX_HEADER_BYTES ({self._limits.max_header_bytes} bytes)"
