@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from service.api.schemas import EXAMPLE_APPLICATION
 from service.config import Settings
 from service.http_edge import EdgeLimits, protocol_hooks_present, uvicorn_options
 from tests.conftest import Captured, build_client
+from tests.reliability.harness import ServiceProcess
 from tests.support.live_server import connect, exchange, live_server, read_response, status_of
 
 LIMITS = EdgeLimits(max_header_bytes=32_768, max_headers=100, header_timeout_s=1.0, max_connections=1000)
@@ -168,3 +170,19 @@ def test_without_the_hooks_the_fallback_is_h11_with_a_head_bound(monkeypatch: py
         assert status_of(exchange(port, predict_request(b"X-Big: " + b"a" * 1_048_576 + b"\r\n"))) in (0, 400, 431)
         assert not captured.finished_spans()
         assert status_of(exchange(port, predict_request())) == 200
+
+
+def test_standalone_python_m_service_applies_the_limits_from_its_environment(tmp_path: Path) -> None:
+    """What ``make run`` starts, on its own: no proxy in front, limits read from the environment."""
+    env = {"MAX_HEADERS": "20", "HEADER_TIMEOUT_S": "1", "OTEL_SDK_DISABLED": "true", "TELEMETRY_DIR": str(tmp_path / "t")}
+    service = ServiceProcess(env, tmp_path / "stdout.log")
+    try:
+        service.wait_ready()
+        assert status_of(exchange(service.port, predict_request(b"X-Big: " + b"a" * 1_048_576 + b"\r\n"))) == 431
+        assert status_of(exchange(service.port, predict_request(b"".join(b"X-H%d: 1\r\n" % i for i in range(20))))) == 431
+        with connect(service.port, timeout=5) as sock:
+            assert status_of(read_response(sock)) == 408
+        assert status_of(exchange(service.port, predict_request())) == 200
+    finally:
+        service.kill()
+    assert "Traceback" not in (tmp_path / "stdout.log").read_text()
