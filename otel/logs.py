@@ -68,11 +68,13 @@ def excerpt(value: str | bytes, max_chars: int = MAX_ARG_CHARS) -> str | bytes:
     if len(value) <= max_chars:
         return value
     note = f"... [{len(value) - max_chars} more]"
-    return value[:max_chars] + (note.encode() if isinstance(value, bytes) else note)
+    if isinstance(value, bytes):
+        return value[:max_chars] + note.encode()
+    return value[:max_chars] + note
 
 
 class ExcerptFilter(logging.Filter):
-    """Cuts a record's text arguments (str, bytes, exceptions) to ``MAX_ARG_CHARS``, an argument-less message to ``MAX_MESSAGE_CHARS``."""
+    """Cuts text arguments (str, bytes, exceptions) to ``MAX_ARG_CHARS``; a message without any to ``MAX_MESSAGE_CHARS``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
