@@ -45,7 +45,9 @@ class Settings:
         "MAX_HEADER_BYTES", 32_768, "Largest request head (request line + headers; more → 431 before the app runs). nginx's default is 4 × 8 KiB."
     )
     max_headers: int = _env("MAX_HEADERS", 100, "Most header fields in one request (more → 431 before the app runs), as Envoy and Apache.")
-    header_timeout_s: float = _env("HEADER_TIMEOUT_S", 10.0, "A request head not complete this long after it started → 408, connection closed.")
+    header_timeout_s: float = _env(
+        "HEADER_TIMEOUT_S", 10.0, "A request head not complete this long after it started (or the connection opened) → 408, connection closed."
+    )
     max_connections: int = _env(
         "MAX_CONNECTIONS", 1000, "Open connections per worker; one more is closed at once (under the usual 1024 file-descriptor limit)."
     )
