@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from service.config import Settings, SettingsError
 from service.traces import export as exporting
 from service.traces.elasticsearch import DEFAULT_LOGS_INDEX, DEFAULT_TRACES_INDEX, ElasticsearchSource
 from service.traces.files import FileSource
@@ -88,7 +89,12 @@ def _source(args: argparse.Namespace) -> TraceSource:
         return JaegerSource(args.jaeger, service, args.timeout)
     if args.elasticsearch:
         return ElasticsearchSource(args.elasticsearch, args.traces_index, args.logs_index, args.service, args.timeout)
-    return FileSource(args.source or Path(os.environ.get("TELEMETRY_DIR", "telemetry")))
+    if args.source is not None:
+        return FileSource(args.source)
+    try:
+        return FileSource(Settings.from_env().telemetry_dir)
+    except SettingsError as exc:
+        raise TracesError(str(exc)) from None
 
 
 def _query(args: argparse.Namespace, slowest_first: bool) -> Query:

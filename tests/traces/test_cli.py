@@ -113,3 +113,10 @@ def test_module_runs_as_a_program_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("service.traces: ") and "Traceback" not in result.stderr
+
+
+def test_default_source_is_the_embedded_defaults_directory(recorded: Recorded, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TELEMETRY_DIR", str(recorded.directory))
+    assert main(["slowest", "--limit", "1"]) == 0
+    assert f"from {recorded.directory}" in capsys.readouterr().out
