@@ -29,7 +29,7 @@ from service.traces import export as exporting
 from service.traces.elasticsearch import DEFAULT_LOGS_INDEX, DEFAULT_TRACES_INDEX, ElasticsearchSource
 from service.traces.files import FileSource
 from service.traces.jaeger import JaegerSource
-from service.traces.model import Query, TraceSource, TracesError, normalise_id
+from service.traces.model import Query, TracesError, TraceSource, normalise_id
 from service.traces.records import DEFAULT_TOP, records, slowest
 from service.traces.render import Output
 from service.traces.views import slowest_table, waterfall

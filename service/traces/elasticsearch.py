@@ -5,8 +5,9 @@ in the traces index (``@timestamp``, ``EndTimestamp``, ``TraceId``, ``SpanId``, 
 ``Name``, ``Kind``, ``TraceStatus``, ``Attributes.<name>``, ``Resource.<name>``,
 ``Events.<event name>.<attribute>``) and one per log record in the logs index (``TraceId``, ``SpanId``,
 ``SeverityText``, ``Body``, ``Attributes.<name>``). Keys may come back flat or nested; both are read.
-Several events of one name on a span share their keys: their values are read as parallel lists, and
-when the exporter kept only one value per key, only that hot function is known.
+Several events of one name on a span share their keys, and the exporter keeps the last value of a
+repeated key: a span document holds only its last-ranked hot function (``profile.rank`` says which).
+Values that do arrive as parallel lists are read as one hot function each. Jaeger and the files keep all.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def timestamp_ns(value: Any) -> int:
     head, _, rest = text.partition(".")
     digits = "".join(c for c in rest if c.isdigit()) if rest else ""
     zone = rest[len(digits):] if rest else ""
-    whole = datetime.fromisoformat((head + zone).replace("Z", "+00:00"))
+    whole = datetime.fromisoformat(head + zone)
     return int(whole.timestamp()) * 10**9 + int((digits + "000000000")[:9])
 
 

@@ -48,7 +48,7 @@ class FileSource:
                 try:
                     request = orjson.loads(line)
                     if not isinstance(request, dict):
-                        raise ValueError("not an object")
+                        raise TypeError("not an object")
                     items = list(decode(request))
                 except (ValueError, TypeError, AttributeError, KeyError):
                     if number < len(lines):  # the last piece has no newline: a line still being written

@@ -1,5 +1,7 @@
 """The normalised trace model every source produces: spans with their hot functions, traces, log records.
 
+A span's hot functions are ``otel.hot_functions.HotFunction``, the same finished result the profiler attached.
+
 Sources (OTLP/JSON files, Jaeger's query API, Elasticsearch documents) differ in shape; once read,
 a trace is the same ``Trace`` whichever backend it came from, so the records, the table and the
 waterfall are computed once.
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from otel.attributes import HTTP_ROUTE, ML_STAGE
+from otel.hot_functions import HotFunction
 
 SERVER: Final = "server"
 STAGES: Final = ("validation", "feature_engineering", "onnx_inference", "serialization")
@@ -31,21 +34,9 @@ class UnknownTrace(TracesError):
     """The source has no span of the requested trace id."""
 
 
-@dataclass(frozen=True, slots=True)
-class HotFunction:
-    """One ``profile.hot_function`` event: the function, where it is, and its share of the span."""
-
-    function: str
-    file: str
-    line: int
-    self_ms: float
-    samples: int
-    rank: int = 0
-
-    @property
-    def location(self) -> str:
-        """``file:line``, the way an editor opens it."""
-        return f"{self.file}:{self.line}" if self.file else ""
+def location(hot: HotFunction) -> str:
+    """A hot function's ``file:line``, the way an editor opens it."""
+    return f"{hot.file}:{hot.line}" if hot.file else ""
 
 
 @dataclass(slots=True)

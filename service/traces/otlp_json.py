@@ -11,8 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from otel.hot_functions import CODE_FILE, CODE_FUNCTION, CODE_LINE, HOT_FUNCTION_EVENT, PROFILE_RANK, PROFILE_SAMPLES, PROFILE_SELF_MS
-from service.traces.model import HotFunction, LogRecord, Span, normalise_id
+from otel.hot_functions import (
+    CODE_FILE,
+    CODE_FUNCTION,
+    CODE_LINE,
+    HOT_FUNCTION_EVENT,
+    PROFILE_RANK,
+    PROFILE_SAMPLES,
+    PROFILE_SELF_MS,
+    PROFILE_TOTAL_MS,
+    HotFunction,
+)
+from service.traces.model import LogRecord, Span, normalise_id
 
 _KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _STATUS_ERROR = (2, "STATUS_CODE_ERROR")
@@ -53,12 +63,13 @@ def attributes(items: list[Mapping[str, Any]] | None) -> dict[str, Any]:
 def hot_function(attrs: Mapping[str, Any]) -> HotFunction:
     """A ``profile.hot_function`` event's attributes as a ``HotFunction`` (missing figures are zero)."""
     return HotFunction(
-        function=str(attrs.get(CODE_FUNCTION, "")),
+        name=str(attrs.get(CODE_FUNCTION, "")),
         file=str(attrs.get(CODE_FILE, "")),
         line=int(attrs.get(CODE_LINE) or 0),
-        self_ms=float(attrs.get(PROFILE_SELF_MS) or 0.0),
-        samples=int(attrs.get(PROFILE_SAMPLES) or 0),
         rank=int(attrs.get(PROFILE_RANK) or 0),
+        self_ms=float(attrs.get(PROFILE_SELF_MS) or 0.0),
+        total_ms=float(attrs.get(PROFILE_TOTAL_MS) or 0.0),
+        samples=int(attrs.get(PROFILE_SAMPLES) or 0),
     )
 
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, ML_MODEL_VERSION
-from otel.hot_functions import PROFILE_TRIGGER
+from otel.hot_functions import PROFILE_TRIGGER, HotFunction
 from otel.profiling import CPU_TIME_MS, RSS_DELTA_MB, RSS_MB
-from service.traces.model import STAGES, HotFunction, Trace
+from service.traces.model import STAGES, Trace, location
 
 SERVICE_INSTANCE_ID: Final = "service.instance.id"
 DEFAULT_TOP: Final = 3
@@ -63,8 +63,8 @@ class RequestRecord:
         out["profile_trigger"] = self.profile_trigger
         for i in range(1, top + 1):
             hot = self.hot_functions[i - 1] if i <= len(self.hot_functions) else None
-            out[f"hot_{i}_function"] = hot.function if hot else None
-            out[f"hot_{i}_location"] = hot.location if hot else None
+            out[f"hot_{i}_function"] = hot.name if hot else None
+            out[f"hot_{i}_location"] = location(hot) if hot else None
             out[f"hot_{i}_self_ms"] = hot.self_ms if hot else None
         out.update(error_type=self.error_type, model_version=self.model_version, service_instance_id=self.service_instance_id)
         return out

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from otel.hot_functions import PROFILE_OBSERVED_MS, PROFILE_TRIGGER
 from otel.profiling import CPU_TIME_MS, RSS_DELTA_MB, RSS_MB
-from service.traces.model import STAGES, LogRecord, Span, Trace
+from service.traces.model import STAGES, LogRecord, Span, Trace, location
 from service.traces.records import SERVICE_INSTANCE_ID, RequestRecord, record
 from service.traces.render import Output
 
@@ -36,7 +36,7 @@ def slowest_table(out: Output, found: list[RequestRecord], source: str) -> None:
             "" if rec.status is None else str(rec.status),
             _ms(rec.latency_ms),
             *(_ms(rec.stage_ms.get(stage)) for stage in STAGES),
-            f"{hot.function} ({hot.self_ms:.1f} ms)" if hot else "",
+            f"{hot.name} ({hot.self_ms:.1f} ms)" if hot else "",
         ])
     title = f"{len(found)} slowest recorded request(s) from {source}"
     out.table(title, headers, rows, right=frozenset(range(3, 5 + len(STAGES))))
@@ -81,7 +81,7 @@ def waterfall(out: Output, trace: Trace, logs: list[LogRecord] | None) -> None:
     out.table("spans", ["span", "offset ms", "duration ms", "timeline"], rows, right=frozenset({1, 2}))
     for span, _ in ordered:
         if span.hot_functions:
-            hot_rows = [[str(h.rank or i), h.function, h.location, _ms(h.self_ms), str(h.samples)] for i, h in enumerate(span.hot_functions, 1)]
+            hot_rows = [[str(h.rank or i), h.name, location(h), _ms(h.self_ms), str(h.samples)] for i, h in enumerate(span.hot_functions, 1)]
             out.table(f"hot functions of {span.name}", ["#", "function", "file:line", "self ms", "samples"], hot_rows, right=frozenset({0, 3, 4}))
     if server is not None:
         out.line(_resources(server))

@@ -74,7 +74,7 @@ def test_readme_pandas_example_runs_on_an_exported_file(recorded: Recorded, tmp_
     pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     text = README.read_text()
-    block = re.search(r"<!-- pandas-example:[^\n]*-->\n```python\n(.*?)```", text, re.S)
+    block = re.search(r"<!-- pandas-example:[^\n]*-->\n```python\n(.*?)```", text, re.DOTALL)
     assert block, "README lost its pandas example"
     monkeypatch.chdir(tmp_path)
     assert _export(recorded, tmp_path / "requests.parquet", "parquet") == 0

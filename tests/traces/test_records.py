@@ -7,7 +7,7 @@ import re
 import pytest
 
 from service.traces.files import FileSource
-from service.traces.model import STAGES, Query
+from service.traces.model import STAGES, Query, location
 from service.traces.records import RequestRecord, records, slowest
 from tests.traces.conftest import SLOW_FUNCTION, SLOW_MS, Recorded
 
@@ -24,8 +24,8 @@ def test_slow_requests_name_their_slow_stage_and_function(recorded: Recorded, by
         assert rec.latency_ms >= SLOW_MS
         assert rec.stage_ms["feature_engineering"] is not None and rec.stage_ms["feature_engineering"] >= SLOW_MS
         assert rec.profile_trigger == "slow"
-        assert rec.hot_functions and rec.hot_functions[0].function == SLOW_FUNCTION
-        assert re.search(r"/service/pipeline/stages\.py:\d+$", rec.hot_functions[0].location)
+        assert rec.hot_functions and rec.hot_functions[0].name == SLOW_FUNCTION
+        assert re.search(r"/service/pipeline/stages\.py:\d+$", location(rec.hot_functions[0]))
 
 
 def test_profiled_requests_carry_cpu_and_memory(recorded: Recorded, by_id: dict[str, RequestRecord]) -> None:
