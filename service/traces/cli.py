@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--source", metavar="DIR", type=Path, help="the embedded default's directory (default: TELEMETRY_DIR or ./telemetry)")
     source.add_argument("--jaeger", metavar="URL", help="Jaeger query API base URL, e.g. http://127.0.0.1:16686")
     source.add_argument("--elasticsearch", metavar="URL", help="Elasticsearch base URL, e.g. http://127.0.0.1:9200")
-    parser.add_argument("--service", help=f"with --jaeger/--elasticsearch: service.name (default: OTEL_SERVICE_NAME or {DEFAULT_SERVICE})")
+    parser.add_argument("--service", help=f"service.name to read: Jaeger needs one (default OTEL_SERVICE_NAME or {DEFAULT_SERVICE}); Elasticsearch reads all unless given")
     parser.add_argument("--traces-index", default=os.environ.get("ES_TRACES_INDEX", DEFAULT_TRACES_INDEX), help="Elasticsearch traces index")
     parser.add_argument("--logs-index", default=os.environ.get("ES_LOGS_INDEX", DEFAULT_LOGS_INDEX), help="Elasticsearch logs index")
     parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (default 10)")
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace, out: Output) -> list[str]:
     elif args.command == "show":
         trace_id = normalise_id(args.trace_id, 16)
         if trace_id is None or not re.fullmatch(r"[0-9a-f]{32}", trace_id):
-            raise TracesError(f"trace id {args.trace_id!r}: expected 32 hex digits")
+            raise TracesError(f"trace id {args.trace_id[:40]!r}: expected 32 hex digits")
         trace = source.trace(trace_id)
         waterfall(out, trace, source.logs(trace_id))
     else:

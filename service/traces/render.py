@@ -12,6 +12,7 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 Row = Sequence[str]
 
@@ -27,18 +28,19 @@ class Output:
     def line(self, text: str = "", style: str | None = None) -> None:
         """One line of text (``style`` is a rich style, ignored in plain output)."""
         if self._console is not None:
-            self._console.print(text, style=style, markup=False)
+            self._console.print(Text(text, style=style or ""))
         else:
             self.stream.write(text + "\n")
 
     def table(self, title: str, headers: Row, rows: Sequence[Row], right: frozenset[int] = frozenset()) -> None:
         """A table with ``headers``; columns whose index is in ``right`` are right-aligned (numbers)."""
         if self._console is not None:
-            table = Table(title=title, title_justify="left", header_style="bold")
+            # Text, not str: cells hold recorded values, which rich would otherwise parse as markup.
+            table = Table(title=Text(title), title_justify="left", header_style="bold")
             for index, header in enumerate(headers):
-                table.add_column(header, justify="right" if index in right else "left", overflow="fold")
+                table.add_column(Text(header), justify="right" if index in right else "left", overflow="fold")
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(Text(cell) for cell in row))
             self._console.print(table)
             return
         self.stream.write(f"{title}\n")

@@ -18,9 +18,8 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def _time(ns_or_dt: int | datetime) -> str:
-    dt = ns_or_dt if isinstance(ns_or_dt, datetime) else datetime.fromtimestamp(ns_or_dt / 1e9, tz=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def slowest_table(out: Output, found: list[RequestRecord], source: str) -> None:

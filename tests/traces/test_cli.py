@@ -120,3 +120,9 @@ def test_default_source_is_the_embedded_defaults_directory(recorded: Recorded, m
     monkeypatch.setenv("TELEMETRY_DIR", str(recorded.directory))
     assert main(["slowest", "--limit", "1"]) == 0
     assert f"from {recorded.directory}" in capsys.readouterr().out
+
+
+def test_recorded_text_is_shown_as_is_not_as_markup() -> None:
+    stream = io.StringIO()
+    Output(stream, rich=True).table("t [/]", ["h"], [["[bold]body[/] [/]"]])
+    assert "[bold]body[/] [/]" in stream.getvalue()
