@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     except TracesError as exc:
         print(f"service.traces: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `| head`: the reader left; say nothing more (Python's documented recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     for warning in warnings:
         print(f"service.traces: {warning}", file=sys.stderr)
     return EXIT_SKIPPED if warnings else 0
