@@ -39,22 +39,24 @@ class FileSource:
         """``decode`` applied to each line of the ``prefix`` files; lines that are not OTLP/JSON are counted, not raised."""
         for path in self._files(prefix):
             try:
-                lines = path.read_bytes().split(b"\n")
+                with path.open("rb") as handle:
+                    for line in handle:
+                        yield from self._decode_line(path, line, decode)
             except OSError as exc:
                 raise SourceUnavailable(f"{path}: {exc.strerror or exc}") from None
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    request = orjson.loads(line)
-                    if not isinstance(request, dict):
-                        raise TypeError("not an object")
-                    items = list(decode(request))
-                except (ValueError, TypeError, AttributeError, KeyError):
-                    if number < len(lines):  # the last piece has no newline: a line still being written
-                        self._malformed[path] += 1
-                    continue
-                yield from items
+
+    def _decode_line(self, path: Path, line: bytes, decode: Callable[[dict[str, Any]], Iterable[T]]) -> list[T]:
+        if not line.strip():
+            return []
+        try:
+            request = orjson.loads(line)
+            if not isinstance(request, dict):
+                raise TypeError("not an object")
+            return list(decode(request))
+        except (ValueError, TypeError, AttributeError, KeyError):
+            if line.endswith(b"\n"):  # a last line without its newline is still being written: not malformed
+                self._malformed[path] += 1
+            return []
 
     def _all_spans(self) -> list[Span]:
         if self._spans is None:
