@@ -1,8 +1,8 @@
 """Real telemetry files: the service's embedded default, run in-process, answering real requests.
 
-One package-scoped directory is written once: three requests made slow by ``FAULT_SLOW_FEATURE_MS``
-(caught by the slow trigger), four fast ones all profiled (CPU and memory figures), one batch and one
-rejected body, with files small enough to rotate.
+One package-scoped directory is written once: four fast requests all profiled (CPU and memory figures),
+one batch, one rejected body, then three requests made slow by ``FAULT_SLOW_FEATURE_MS`` (caught by the
+slow trigger), with files small enough to rotate.
 Tests copy it before changing anything.
 """
 
@@ -64,11 +64,12 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
             patch.delenv(name, raising=False)
         patch.setenv("OTEL_TRACES_SAMPLER", "always_on")
         patch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "5")  # several lines per file, so files rotate
-        slow = {"FAULT_SLOW_FEATURE_MS": str(SLOW_MS), "PROFILE_SLOW_MS": "40", "PROFILE_SAMPLE_RATE": "0"}
-        with _serve(directory, slow) as client:
-            out.slow = [_trace_id(client.post("/predict", json=EXAMPLE_APPLICATION)) for _ in range(3)]
         with _serve(directory, {"PROFILE_SAMPLE_RATE": "1", "PROFILE_SLOW_MS": "0"}) as client:
             out.profiled = [_trace_id(client.post("/predict", json=EXAMPLE_APPLICATION)) for _ in range(4)]
             out.batch = [_trace_id(client.post("/predict/batch", json={"instances": [EXAMPLE_APPLICATION] * 3}))]
             out.rejected = [_trace_id(client.post("/predict", json={"age": "old"}))]
+        # Not the process's first requests: the slow-request watchdog can miss the very first one.
+        slow = {"FAULT_SLOW_FEATURE_MS": str(SLOW_MS), "PROFILE_SLOW_MS": "40", "PROFILE_SAMPLE_RATE": "0"}
+        with _serve(directory, slow) as client:
+            out.slow = [_trace_id(client.post("/predict", json=EXAMPLE_APPLICATION)) for _ in range(3)]
     yield out
