@@ -51,15 +51,29 @@ def parse_duration(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Slowest requests, one trace's waterfall, and the per-request records as Parquet/CSV.",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("::", 1)[1] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Slowest requests, one trace's waterfall, and the per-request records as Parquet/CSV.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("::", 1)[1] if __doc__ else None,
+    )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--source", metavar="DIR", type=Path, help="the embedded default's directory (default: TELEMETRY_DIR or ./telemetry)")
+    source.add_argument(
+        "--source", metavar="DIR", type=Path, help="the embedded default's directory (default: TELEMETRY_DIR or ./telemetry)"
+    )
     source.add_argument("--jaeger", metavar="URL", help="Jaeger query API base URL, e.g. http://127.0.0.1:16686")
     source.add_argument("--elasticsearch", metavar="URL", help="Elasticsearch base URL, e.g. http://127.0.0.1:9200")
-    parser.add_argument("--service", help=f"service.name to read: Jaeger needs one (default OTEL_SERVICE_NAME or {DEFAULT_SERVICE}); Elasticsearch reads all unless given")
-    parser.add_argument("--traces-index", default=os.environ.get("ES_TRACES_INDEX", DEFAULT_TRACES_INDEX), help="Elasticsearch traces index")
-    parser.add_argument("--logs-index", default=os.environ.get("ES_LOGS_INDEX", DEFAULT_LOGS_INDEX), help="Elasticsearch logs index")
+    parser.add_argument(
+        "--service",
+        help=f"service.name to read: Jaeger needs one (default OTEL_SERVICE_NAME or {DEFAULT_SERVICE}); "
+        "Elasticsearch reads all unless given",
+    )
+    parser.add_argument(
+        "--traces-index", default=os.environ.get("ES_TRACES_INDEX", DEFAULT_TRACES_INDEX), help="Elasticsearch traces index"
+    )
+    parser.add_argument(
+        "--logs-index", default=os.environ.get("ES_LOGS_INDEX", DEFAULT_LOGS_INDEX), help="Elasticsearch logs index"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (default 10)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{slowest,show,export}")
 

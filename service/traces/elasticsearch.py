@@ -49,13 +49,13 @@ def timestamp_ns(value: Any) -> int:
     text = str(value)
     head, _, rest = text.partition(".")
     digits = "".join(c for c in rest if c.isdigit()) if rest else ""
-    zone = rest[len(digits):] if rest else ""
+    zone = rest[len(digits) :] if rest else ""
     whole = datetime.fromisoformat(head + zone)
     return int(whole.timestamp()) * 10**9 + int((digits + "000000000")[:9])
 
 
 def _with_prefix(doc: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    return {key[len(prefix):]: value for key, value in doc.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in doc.items() if key.startswith(prefix)}
 
 
 def _hot_functions(doc: Mapping[str, Any]) -> list[Any]:
@@ -63,7 +63,9 @@ def _hot_functions(doc: Mapping[str, Any]) -> list[Any]:
     if not fields:
         return []
     count = max(len(v) if isinstance(v, list) else 1 for v in fields.values())
-    events = [{key: (v[i] if i < len(v) else None) if isinstance(v, list) else v for key, v in fields.items()} for i in range(count)]
+    events = [
+        {key: (v[i] if i < len(v) else None) if isinstance(v, list) else v for key, v in fields.items()} for i in range(count)
+    ]
     return sorted((hot_function(e) for e in events), key=lambda h: h.rank)
 
 
@@ -104,8 +106,12 @@ class ElasticsearchSource:
     """Reads spans and log records from the Collector's Elasticsearch indices."""
 
     def __init__(
-        self, base_url: str, traces_index: str = DEFAULT_TRACES_INDEX, logs_index: str = DEFAULT_LOGS_INDEX,
-        service: str | None = None, timeout_s: float = 10.0,
+        self,
+        base_url: str,
+        traces_index: str = DEFAULT_TRACES_INDEX,
+        logs_index: str = DEFAULT_LOGS_INDEX,
+        service: str | None = None,
+        timeout_s: float = 10.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.traces_index = traces_index
@@ -125,7 +131,9 @@ class ElasticsearchSource:
             raise SourceUnavailable(f"{url}: HTTP {status}")
         hits = answer.get("hits") or {}
         total = hits.get("total", {})
-        return [h.get("_source", {}) for h in hits.get("hits", [])], int(total.get("value", 0) if isinstance(total, dict) else total)
+        return [h.get("_source", {}) for h in hits.get("hits", [])], int(
+            total.get("value", 0) if isinstance(total, dict) else total
+        )
 
     def _spans(self, filters: list[dict[str, Any]], size: int, sort: list[Any] | None = None) -> list[Span]:
         body: dict[str, Any] = {"query": {"bool": {"filter": filters}}, "size": size}
@@ -133,7 +141,9 @@ class ElasticsearchSource:
             body["sort"] = sort
         found = self._search(self.traces_index, body)
         if found is None:
-            raise SourceUnavailable(f"{self.base_url}/{self.traces_index}: no such index (has the Collector exported any trace yet?)")
+            raise SourceUnavailable(
+                f"{self.base_url}/{self.traces_index}: no such index (has the Collector exported any trace yet?)"
+            )
         docs, total = found
         if total > len(docs) and not sort:
             self._warnings.append(f"read only {len(docs)} of {total} spans from {self.traces_index}")
@@ -149,7 +159,9 @@ class ElasticsearchSource:
             filters.append({"match_phrase": {"Resource.service.name": self.service}})
         size = min(query.limit, MAX_HITS) if query.slowest and query.limit else MAX_HITS
         servers = self._spans(filters, size, sort=[{"Duration": "desc"}] if query.slowest else None)
-        servers = [s for s in servers if query.matches(s) and (self.service is None or s.resource.get("service.name") == self.service)]
+        servers = [
+            s for s in servers if query.matches(s) and (self.service is None or s.resource.get("service.name") == self.service)
+        ]
         by_trace = {s.trace_id: Trace(s.trace_id, [s]) for s in servers}
         for chunk in _chunks(list(by_trace), _CHUNK):
             for span in self._spans([{"terms": {"TraceId": chunk}}], MAX_HITS):

@@ -26,7 +26,9 @@ class FileSource:
 
     def __init__(self, directory: Path) -> None:
         if not directory.is_dir():
-            raise SourceUnavailable(f"{directory}: no such directory (the embedded default writes TELEMETRY_DIR, default ./telemetry)")
+            raise SourceUnavailable(
+                f"{directory}: no such directory (the embedded default writes TELEMETRY_DIR, default ./telemetry)"
+            )
         self.directory = directory
         self.description = str(directory)
         self._malformed: dict[Path, int] = defaultdict(int)

@@ -40,7 +40,16 @@ def any_value(value: Mapping[str, Any] | None) -> Any:
     """An OTLP ``AnyValue`` as a Python value (ints from their string form, arrays as lists, kvlists as dicts)."""
     if not value:
         return None
-    for key in ("stringValue", "string_value", "boolValue", "bool_value", "doubleValue", "double_value", "bytesValue", "bytes_value"):
+    for key in (
+        "stringValue",
+        "string_value",
+        "boolValue",
+        "bool_value",
+        "doubleValue",
+        "double_value",
+        "bytesValue",
+        "bytes_value",
+    ):
         if key in value:
             return value[key]
     for key in ("intValue", "int_value"):

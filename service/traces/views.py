@@ -11,7 +11,12 @@ from service.traces.records import SERVICE_INSTANCE_ID, RequestRecord, record
 from service.traces.render import Output
 
 BAR_WIDTH = 40
-STAGE_HEADERS = {"validation": "validation", "feature_engineering": "features", "onnx_inference": "onnx", "serialization": "serialize"}
+STAGE_HEADERS = {
+    "validation": "validation",
+    "feature_engineering": "features",
+    "onnx_inference": "onnx",
+    "serialization": "serialize",
+}
 
 
 def _ms(value: float | None) -> str:
@@ -24,19 +29,29 @@ def _time(moment: datetime) -> str:
 
 def slowest_table(out: Output, found: list[RequestRecord], source: str) -> None:
     """One row per request: trace id, start (UTC), route, status, latency, each stage's ms, the top hot function."""
-    headers = ["trace id", "start (UTC)", "route", "status", "latency ms", *(STAGE_HEADERS[s] for s in STAGES), "top hot function"]
+    headers = [
+        "trace id",
+        "start (UTC)",
+        "route",
+        "status",
+        "latency ms",
+        *(STAGE_HEADERS[s] for s in STAGES),
+        "top hot function",
+    ]
     rows = []
     for rec in found:
         hot = rec.hot_functions[0] if rec.hot_functions else None
-        rows.append([
-            rec.trace_id,
-            _time(rec.start_time),
-            rec.route or "",
-            "" if rec.status is None else str(rec.status),
-            _ms(rec.latency_ms),
-            *(_ms(rec.stage_ms.get(stage)) for stage in STAGES),
-            f"{hot.name} ({hot.self_ms:.1f} ms)" if hot else "",
-        ])
+        rows.append(
+            [
+                rec.trace_id,
+                _time(rec.start_time),
+                rec.route or "",
+                "" if rec.status is None else str(rec.status),
+                _ms(rec.latency_ms),
+                *(_ms(rec.stage_ms.get(stage)) for stage in STAGES),
+                f"{hot.name} ({hot.self_ms:.1f} ms)" if hot else "",
+            ]
+        )
     title = f"{len(found)} slowest recorded request(s) from {source}"
     out.table(title, headers, rows, right=frozenset(range(3, 5 + len(STAGES))))
 
@@ -73,15 +88,27 @@ def waterfall(out: Output, trace: Trace, logs: list[LogRecord] | None) -> None:
     server = trace.server
     out.line(_headline(trace, rec, server), style="bold")
     rows = [
-        ["  " * depth + span.name + (" (ERROR)" if span.error else ""), _ms((span.start_ns - start_ns) / 1e6), _ms(span.duration_ms),
-         _bar(span, start_ns, total_ns, out.bar_char)]
+        [
+            "  " * depth + span.name + (" (ERROR)" if span.error else ""),
+            _ms((span.start_ns - start_ns) / 1e6),
+            _ms(span.duration_ms),
+            _bar(span, start_ns, total_ns, out.bar_char),
+        ]
         for span, depth in ordered
     ]
     out.table("spans", ["span", "offset ms", "duration ms", "timeline"], rows, right=frozenset({1, 2}))
     for span, _ in ordered:
         if span.hot_functions:
-            hot_rows = [[str(h.rank or i), h.name, location(h), _ms(h.self_ms), str(h.samples)] for i, h in enumerate(span.hot_functions, 1)]
-            out.table(f"hot functions of {span.name}", ["#", "function", "file:line", "self ms", "samples"], hot_rows, right=frozenset({0, 3, 4}))
+            hot_rows = [
+                [str(h.rank or i), h.name, location(h), _ms(h.self_ms), str(h.samples)]
+                for i, h in enumerate(span.hot_functions, 1)
+            ]
+            out.table(
+                f"hot functions of {span.name}",
+                ["#", "function", "file:line", "self ms", "samples"],
+                hot_rows,
+                right=frozenset({0, 3, 4}),
+            )
     if server is not None:
         out.line(_resources(server))
     if logs is None:
@@ -90,14 +117,21 @@ def waterfall(out: Output, trace: Trace, logs: list[LogRecord] | None) -> None:
         out.line("log records: none for this trace")
     else:
         names = {s.span_id: s.name for s in trace.spans}
-        log_rows = [[_ms((r.time_ns - start_ns) / 1e6), r.severity, names.get(r.span_id or "", r.span_id or ""), r.body] for r in logs]
+        log_rows = [
+            [_ms((r.time_ns - start_ns) / 1e6), r.severity, names.get(r.span_id or "", r.span_id or ""), r.body] for r in logs
+        ]
         out.table("log records", ["offset ms", "severity", "span", "body"], log_rows, right=frozenset({0}))
 
 
 def _headline(trace: Trace, rec: RequestRecord | None, server: Span | None) -> str:
     if rec is None or server is None:
         return f"trace {trace.trace_id}: {len(trace.spans)} span(s), no server span"
-    parts = [f"trace {trace.trace_id}", server.name, f"status {rec.status}" if rec.status is not None else "", f"{rec.latency_ms:.3f} ms"]
+    parts = [
+        f"trace {trace.trace_id}",
+        server.name,
+        f"status {rec.status}" if rec.status is not None else "",
+        f"{rec.latency_ms:.3f} ms",
+    ]
     parts.append(f"started {_time(rec.start_time)} UTC")
     if rec.error_type:
         parts.append(f"error.type {rec.error_type}")
@@ -113,7 +147,11 @@ def _headline(trace: Trace, rec: RequestRecord | None, server: Span | None) -> s
 def _resources(server: Span) -> str:
     attrs = server.attributes
     figures = [
-        (CPU_TIME_MS, "ms"), (RSS_MB, "MB"), (RSS_DELTA_MB, "MB"), (PROFILE_TRIGGER, ""), (PROFILE_OBSERVED_MS, "ms"),
+        (CPU_TIME_MS, "ms"),
+        (RSS_MB, "MB"),
+        (RSS_DELTA_MB, "MB"),
+        (PROFILE_TRIGGER, ""),
+        (PROFILE_OBSERVED_MS, "ms"),
     ]
     shown = [f"{key} {attrs[key]}{(' ' + unit) if unit else ''}" for key, unit in figures if key in attrs]
     return "resources: " + ("  ".join(shown) if shown else "not recorded (the request was neither profiled nor slow)")

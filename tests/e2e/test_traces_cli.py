@@ -92,11 +92,23 @@ def test_elasticsearch_slowest_and_show_with_logs(in_elasticsearch: E2ERun, caps
     assert "log records" in out and "POST /predict 200" in out
 
 
-def test_elasticsearch_export_has_the_slow_stage(in_elasticsearch: E2ERun, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_elasticsearch_export_has_the_slow_stage(
+    in_elasticsearch: E2ERun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out_file = tmp_path / "requests.csv"
     status, _, err = _run(
-        capsys, "--elasticsearch", ELASTICSEARCH_URL, "--service", in_elasticsearch.name("slow"), "export", "--format", "csv",
-        "--out", str(out_file), "--route", "/predict",
+        capsys,
+        "--elasticsearch",
+        ELASTICSEARCH_URL,
+        "--service",
+        in_elasticsearch.name("slow"),
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(out_file),
+        "--route",
+        "/predict",
     )
     assert status == 0, err
     with out_file.open() as handle:

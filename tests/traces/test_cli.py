@@ -42,7 +42,9 @@ def test_slowest_lists_the_slow_requests_first_in_plain_text(recorded: Recorded,
     assert "\x1b[" not in out and "│" not in out, "no terminal codes or box drawing in a pipe"
 
 
-def test_show_draws_the_waterfall_hot_functions_resources_and_logs(recorded: Recorded, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_draws_the_waterfall_hot_functions_resources_and_logs(
+    recorded: Recorded, capsys: pytest.CaptureFixture[str]
+) -> None:
     trace_id = recorded.slow[0]
     assert main(["--source", str(recorded.directory), "show", trace_id]) == 0
     out = capsys.readouterr().out
@@ -80,7 +82,9 @@ def test_on_a_terminal_output_is_rich(recorded: Recorded) -> None:
         (["slowest", "--limit", "0"], "--limit"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(recorded: Recorded, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    recorded: Recorded, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     assert main(["--source", str(recorded.directory), *args]) == 2
     assert message in _one_error_line(capsys)
 
@@ -97,7 +101,9 @@ def test_unreachable_backend(option: str, capsys: pytest.CaptureFixture[str]) ->
     assert url in _one_error_line(capsys)
 
 
-def test_malformed_lines_are_skipped_counted_and_exit_3(recorded: Recorded, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_lines_are_skipped_counted_and_exit_3(
+    recorded: Recorded, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     directory = recorded.copy(tmp_path / "telemetry")
     (directory / "traces.jsonl").write_bytes(b"{broken\n" + (directory / "traces.jsonl").read_bytes())
     assert main(["--source", str(directory), "slowest", "--limit", "1"]) == 3
@@ -108,15 +114,28 @@ def test_malformed_lines_are_skipped_counted_and_exit_3(recorded: Recorded, tmp_
 
 def test_module_runs_as_a_program_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service.traces", "--source", str(tmp_path / "absent"), "show", "0af7651916cd43dd8448eb211c80319c"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "service.traces",
+            "--source",
+            str(tmp_path / "absent"),
+            "show",
+            "0af7651916cd43dd8448eb211c80319c",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("service.traces: ") and "Traceback" not in result.stderr
 
 
-def test_default_source_is_the_embedded_defaults_directory(recorded: Recorded, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_source_is_the_embedded_defaults_directory(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TELEMETRY_DIR", str(recorded.directory))
     assert main(["slowest", "--limit", "1"]) == 0
     assert f"from {recorded.directory}" in capsys.readouterr().out

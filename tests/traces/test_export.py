@@ -32,7 +32,10 @@ def test_parquet_has_the_typed_schema_and_one_row_per_request(recorded: Recorded
     assert schema["start_time"] == pa.timestamp("us", tz="UTC")
     assert schema["status"] == pa.int32() and schema["latency_ms"] == pa.float64()
     assert all(schema[c] == pa.float64() for c in [*STAGE_COLUMNS, "cpu_time_ms", "rss_mb", "memory_delta_mb", "hot_1_self_ms"])
-    assert all(schema[c] == pa.string() for c in ["profile_trigger", "hot_1_function", "hot_1_location", "model_version", "service_instance_id"])
+    assert all(
+        schema[c] == pa.string()
+        for c in ["profile_trigger", "hot_1_function", "hot_1_location", "model_version", "service_instance_id"]
+    )
     rows = {row["trace_id"]: row for row in table.to_pylist()}
     assert sorted(rows) == sorted(recorded.all)
     slow = rows[recorded.slow[0]]
@@ -59,8 +62,9 @@ def test_csv_has_the_same_columns(recorded: Recorded, tmp_path: Path) -> None:
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", r["start_time"]) for r in rows)
 
 
-def test_parquet_without_pyarrow_says_how_to_install(recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_parquet_without_pyarrow_says_how_to_install(
+    recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
     out = tmp_path / "requests.parquet"
     assert _export(recorded, out, "parquet") == 2
@@ -69,8 +73,9 @@ def test_parquet_without_pyarrow_says_how_to_install(recorded: Recorded, tmp_pat
     assert not out.exists()
 
 
-def test_readme_pandas_example_runs_on_an_exported_file(recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_pandas_example_runs_on_an_exported_file(
+    recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     text = README.read_text()
