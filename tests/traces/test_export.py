@@ -22,8 +22,8 @@ def _export(recorded: Recorded, out: Path, fmt: str, *extra: str) -> int:
 
 
 def test_parquet_has_the_typed_schema_and_one_row_per_request(recorded: Recorded, tmp_path: Path) -> None:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     out = tmp_path / "requests.parquet"
     assert _export(recorded, out, "parquet") == 0
     table = pq.read_table(out)
@@ -44,7 +44,7 @@ def test_parquet_has_the_typed_schema_and_one_row_per_request(recorded: Recorded
 
 
 def test_top_sets_the_hot_function_columns(recorded: Recorded, tmp_path: Path) -> None:
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq
     out = tmp_path / "top1.parquet"
     assert _export(recorded, out, "parquet", "--top", "1") == 0
     names = pq.read_table(out).schema.names
@@ -76,8 +76,6 @@ def test_parquet_without_pyarrow_says_how_to_install(
 def test_readme_pandas_example_runs_on_an_exported_file(
     recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("pandas")
-    pytest.importorskip("pyarrow")
     text = README.read_text()
     block = re.search(r"<!-- pandas-example:[^\n]*-->\n```python\n(.*?)```", text, re.DOTALL)
     assert block, "README lost its pandas example"
