@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -35,6 +35,8 @@ from otel.attributes import HTTP_STATUS
 from otel.spans import LightSpan
 
 log = logging.getLogger(__name__)
+
+Groups = dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]]
 
 _MAX_CACHED_ATTRIBUTES = 4096
 _KIND = {
@@ -102,7 +104,14 @@ def _key_value(key: str, value: Any) -> bytes:
 
 
 class SpanEncoder:
-    """Encodes ``ReadableSpan`` batches; one per exporter (its caches are not shared between threads)."""
+    """Encodes ``ReadableSpan`` batches; one per exporter (its caches are not shared between threads).
+
+    The walk over a batch (grouping, field reads, the attribute, resource and scope caches, dropping an
+    attribute that cannot be encoded) is shared with ``otel.otlp_json``, which only lays the same
+    fields out as OTLP/JSON: the ``*_entry`` methods and ``_separator`` are the layout.
+    """
+
+    _separator = b""
 
     def __init__(self, max_cached_attributes: int = _MAX_CACHED_ATTRIBUTES) -> None:
         self._attributes: dict[tuple[int, str, type, Any], bytes] = {}
@@ -112,13 +121,8 @@ class SpanEncoder:
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialized ``ExportTraceServiceRequest`` of ``spans``."""
-        groups: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]] = {}
-        for span in spans:
-            resource, scope = span.resource, span.instrumentation_scope or None
-            by_scope = groups.setdefault(id(resource), (resource, {}))[1]
-            by_scope.setdefault(id(scope), (scope, []))[1].append(_field(0x12, self._span(span)))
         out = []
-        for resource, by_scope in groups.values():
+        for resource, by_scope in self._grouped(spans, self._span_entry).values():
             body = [self._resource(resource)]
             for scope, encoded in by_scope.values():
                 scope_body = self._scope(scope) + b"".join(encoded)
@@ -129,6 +133,18 @@ class SpanEncoder:
                 body.append(_string(0x1A, resource.schema_url))
             out.append(_field(0x0A, b"".join(body)))
         return b"".join(out)
+
+    def _grouped(self, items: Sequence[Any], encode: Callable[[Any], bytes]) -> Groups:
+        """``items`` (spans or log records) encoded one by one, grouped by resource, then by scope (by identity)."""
+        groups: Groups = {}
+        for item in items:
+            resource, scope = item.resource, item.instrumentation_scope or None
+            by_scope = groups.setdefault(id(resource), (resource, {}))[1]
+            by_scope.setdefault(id(scope), (scope, []))[1].append(encode(item))
+        return groups
+
+    def _span_entry(self, span: ReadableSpan) -> bytes:
+        return _field(0x12, self._span(span))
 
     def _span(self, span: ReadableSpan) -> bytes:
         (context, parent, name, kind, start_time, end_time, attributes, dropped_attributes,
@@ -188,7 +204,7 @@ class SpanEncoder:
             encoded = cache.get((tag, key, type(value), value)) if cacheable else None
             if encoded is None:
                 try:
-                    encoded = _field(tag, _key_value(key, value))
+                    encoded = self._key_value_entry(tag, key, value)
                 except Exception as error:  # as the SDK encoder does: drop the attribute, keep the span
                     log.error("Failed to encode key %s: %s", key, error)
                     continue
@@ -197,26 +213,36 @@ class SpanEncoder:
                         cache.clear()
                     cache[(tag, key, type(value), value)] = encoded
             out.append(encoded)
-        return b"".join(out)
+        return self._separator.join(out)
+
+    def _key_value_entry(self, tag: int, key: str, value: Any) -> bytes:
+        """One attribute as it appears in its list (raises on a value OTLP cannot carry)."""
+        return _field(tag, _key_value(key, value))
 
     def _resource(self, resource: Resource) -> bytes:
         cached = self._resources.get(id(resource))
         if cached is None or cached[0] is not resource:
             if len(self._resources) >= 64:
                 self._resources.clear()
-            cached = self._resources[id(resource)] = (resource, _field(0x0A, self._attributes_of(0x0A, resource.attributes)))
+            cached = self._resources[id(resource)] = (resource, self._resource_entry(resource))
         return cached[1]
+
+    def _resource_entry(self, resource: Resource) -> bytes:
+        return _field(0x0A, self._attributes_of(0x0A, resource.attributes))
 
     def _scope(self, scope: InstrumentationScope | None) -> bytes:
         cached = self._scopes.get(id(scope))
         if cached is None or cached[0] is not scope:
-            body = b""
-            if scope is not None:
-                body = _string(0x0A, scope.name) + _string(0x12, scope.version or "") + self._attributes_of(0x1A, scope.attributes)
             if len(self._scopes) >= 64:
                 self._scopes.clear()
-            cached = self._scopes[id(scope)] = (scope, _field(0x0A, body))
+            cached = self._scopes[id(scope)] = (scope, self._scope_entry(scope))
         return cached[1]
+
+    def _scope_entry(self, scope: InstrumentationScope | None) -> bytes:
+        body = b""
+        if scope is not None:
+            body = _string(0x0A, scope.name) + _string(0x12, scope.version or "") + self._attributes_of(0x1A, scope.attributes)
+        return _field(0x0A, body)
 
 
 def _fields(span: ReadableSpan) -> tuple[Any, ...]:
