@@ -88,6 +88,16 @@ def all_configs() -> list[BenchConfig]:
             env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
             collector="down",
         ),
+        BenchConfig(
+            "make-run",
+            "`make run` defaults: the embedded default (traces and logs as OTLP/JSON lines on disk), 100% traced, "
+            "10% profiled, slow capture at 250 ms",
+        ),
+        BenchConfig(
+            "embedded-production",
+            "the embedded default (OTLP/JSON files) at production sampling: head sampling 10%, profiling 10% of sampled",
+            env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
+        ),
     ]
 
 
