@@ -50,7 +50,7 @@ def any_value(value: Any) -> bytes:
             raise ValueError(f"int attribute {value} out of int64 range")
         return b'{"intValue":"%d"}' % value
     if isinstance(value, float):
-        number = b'"NaN"' if value != value else _NON_FINITE.get(value) or _dumps(value)
+        number = b'"NaN"' if math.isnan(value) else _NON_FINITE.get(value) or _dumps(value)
         return b'{"doubleValue":' + number + b"}"
     if isinstance(value, bytes):
         return b'{"bytesValue":"' + base64.b64encode(value) + b'"}'
@@ -127,18 +127,25 @@ class JsonSpanEncoder(SpanEncoder):
             parts.append(b',"status":{}')
         elif status is not None:
             code = status.status_code.value
-            parts.append(b',"status":' + _object(_optional_string(b"message", status.description) + (b',"code":%d' % code if code else b"")))
+            parts.append(
+                b',"status":'
+                + _object(_optional_string(b"message", status.description) + (b',"code":%d' % code if code else b""))
+            )
         parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
         return b"".join(parts)
 
     def _attribute_list(self, attributes: Mapping[str, Any] | None, dropped: int) -> bytes:
         """``,"attributes":[...]`` and ``,"droppedAttributesCount":n``, each only when there is one."""
         encoded = self._attributes_of(0, attributes)
-        return (b',"attributes":[' + encoded + b"]" if encoded else b"") + (b',"droppedAttributesCount":%d' % dropped if dropped else b"")
+        return (b',"attributes":[' + encoded + b"]" if encoded else b"") + (
+            b',"droppedAttributesCount":%d' % dropped if dropped else b""
+        )
 
     def _event(self, event: Any) -> bytes:
         body = b',"timeUnixNano":"%d"' % event.timestamp if event.timestamp else b""
-        return _object(body + _optional_string(b"name", event.name) + self._attribute_list(event.attributes, event.dropped_attributes))
+        return _object(
+            body + _optional_string(b"name", event.name) + self._attribute_list(event.attributes, event.dropped_attributes)
+        )
 
     def _link(self, link: Any) -> bytes:
         head = b'{"traceId":"%032x","spanId":"%016x"' % (link.context.trace_id, link.context.span_id)

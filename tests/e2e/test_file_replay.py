@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def collector_binary() -> Path:
     """Where ``scripts/stack.sh`` builds the Collector: ``<cache>/otelcol-v<dist.version>/otelcol-ml``."""
     version = yaml.safe_load((ROOT / "collector-config" / "builder-config.yaml").read_text())["dist"]["version"]
-    cache = os.environ.get("STACK_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "otel-ml-stack")
+    cache = os.environ.get("STACK_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "otel-ml-stack"
+    )
     return Path(cache) / f"otelcol-v{version}" / "otelcol-ml"
 
 
@@ -138,7 +140,9 @@ def test_every_line_replays_into_the_collector(
     written_spans = _flat([json.loads(line) for line in trace_lines], "resourceSpans", "scopeSpans", "spans")
     written_logs = _flat([json.loads(line) for line in log_lines], "resourceLogs", "scopeLogs", "logRecords")
     received = receiver.received
-    assert received.wait_for(lambda: len(received.spans()) >= len(written_spans) and len(received.log_records()) >= len(written_logs))
+    assert received.wait_for(
+        lambda: len(received.spans()) >= len(written_spans) and len(received.log_records()) >= len(written_logs)
+    )
     with received.lock:
         spans_out = _flat([otlp_json(r) for r in received.traces], "resourceSpans", "scopeSpans", "spans")
         logs_out = _flat([otlp_json(r) for r in received.logs], "resourceLogs", "scopeLogs", "logRecords")

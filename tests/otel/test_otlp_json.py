@@ -69,7 +69,9 @@ def test_every_span_feature_matches_protobufs_json_mapping() -> None:
         root.add_event("with attributes", {"n": 1, "s": "v"})
         root.add_event("bare", timestamp=0)
         root.set_status(Status(StatusCode.ERROR, 'it "failed"'))
-        with other.start_as_current_span("linked", links=[Link(_REMOTE, {"why": "batch"}), Link(root.get_span_context())]) as linked:
+        with other.start_as_current_span(
+            "linked", links=[Link(_REMOTE, {"why": "batch"}), Link(root.get_span_context())]
+        ) as linked:
             try:
                 raise ValueError("broken")
             except ValueError as error:
@@ -87,7 +89,9 @@ def test_every_span_feature_matches_protobufs_json_mapping() -> None:
 
 def test_the_services_own_spans_and_records_match() -> None:
     """LightSpans read through their fields, profiler events (of requests slowed to be sure of samples), request log records."""
-    client, captured = build_client(Settings.from_env({"PROFILE_SAMPLE_RATE": "1", "FAULT_SLOW_FEATURE_MS": "15", "REQUEST_LOG": "all"}))
+    client, captured = build_client(
+        Settings.from_env({"PROFILE_SAMPLE_RATE": "1", "FAULT_SLOW_FEATURE_MS": "15", "REQUEST_LOG": "all"})
+    )
     with client:
         for age in (30, 31):
             client.post("/predict", json=_applicant(age))
@@ -100,12 +104,18 @@ def test_the_services_own_spans_and_records_match() -> None:
 
 def test_every_log_record_feature_matches_protobufs_json_mapping() -> None:
     exporter = InMemoryLogRecordExporter()
-    provider = LoggerProvider(resource=Resource.create({"service.name": "svc"}), log_record_limits=LogRecordLimits(max_attributes=3))
+    provider = LoggerProvider(
+        resource=Resource.create({"service.name": "svc"}), log_record_limits=LogRecordLimits(max_attributes=3)
+    )
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = provider.get_logger("scoped", "1.0", schema_url="https://scope/1", attributes={"scope.attr": "x"})
     context = trace.set_span_in_context(NonRecordingSpan(_REMOTE))
-    logger.emit(body="text", severity_number=SeverityNumber.WARN, severity_text="WARN", attributes={"a": 1, "b": 2.5}, context=context)
-    logger.emit(body={"nested": {"list": [1, "x", None]}, "raw": b"\x01"}, event_name="ml.event", timestamp=123, observed_timestamp=456)
+    logger.emit(
+        body="text", severity_number=SeverityNumber.WARN, severity_text="WARN", attributes={"a": 1, "b": 2.5}, context=context
+    )
+    logger.emit(
+        body={"nested": {"list": [1, "x", None]}, "raw": b"\x01"}, event_name="ml.event", timestamp=123, observed_timestamp=456
+    )
     logger.emit(body=None, attributes={"a": 1, "b": 2, "c": 3, "d": 4})  # one attribute over the limit: dropped and counted
     provider.get_logger("other").emit(body=["x", 1.5, math.inf])
     _same_logs(list(exporter.get_finished_logs()))
