@@ -1,4 +1,4 @@
-"""OTLP/JSON encoding of span and log batches: ``otel.otlp_spans``'s encoder with a JSON layout.
+"""OTLP/JSON encoding of span and log batches: ``otel.span_encoder``'s encoder with a JSON layout.
 
 The embedded default writes its files with these encoders. Each ``encode`` returns one line, an
 ``ExportTraceServiceRequest`` / ``ExportLogsServiceRequest`` in the OTLP/JSON form of the protobuf
@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel.otlp_spans import Groups, SpanEncoder, _fields, _flags
+from otel.span_encoder import Groups, SpanEncoder, _fields, _flags
 
 _KIND = {kind: b',"kind":%d' % (kind.value + 1) for kind in SpanKind}  # the protobuf enum counts from UNSPECIFIED = 0
 _FLAGS_LOCAL = b',"flags":%d}' % _flags(None)
