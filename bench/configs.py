@@ -15,6 +15,7 @@ REFERENCE_FACTORY = "bench.apps.reference:app_factory"
 
 PROFILING_OFF = {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "0"}
 PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+MAKE_RUN_PROFILE_SAMPLE_RATE = "0.01"  # the Makefile's LOCAL_PROFILE_SAMPLE_RATE (tests/bench/test_configs.py keeps them equal)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,17 @@ def all_configs() -> list[BenchConfig]:
             "production pointed at a closed port (connection refused)",
             env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
             collector="down",
+        ),
+        BenchConfig(
+            "make-run",
+            "`make run` defaults: the embedded default (traces and logs as OTLP/JSON lines on disk), 100% traced, "
+            "1% profiled (the Makefile's local rate), slow capture at 250 ms",
+            env={"PROFILE_SAMPLE_RATE": MAKE_RUN_PROFILE_SAMPLE_RATE},
+        ),
+        BenchConfig(
+            "embedded-production",
+            "the embedded default (OTLP/JSON files) at production sampling: head sampling 10%, profiling 10% of sampled",
+            env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
         ),
     ]
 

@@ -31,6 +31,8 @@ IDLE_LEAVES = ("Condition.wait (threading.py)", "Event.wait (threading.py)", "_w
 THREAD_ROLES = (
     ("span export thread (BatchSpanProcessor: encode + gRPC)", "OTLPSpanExporter"),
     ("log export thread (BatchLogRecordProcessor: encode + gRPC)", "OTLPLogExporter"),
+    ("span file export thread (embedded default: OTLP/JSON encode + write)", "JsonLinesSpanExporter"),
+    ("log file export thread (embedded default: OTLP/JSON encode + write)", "JsonLinesLogExporter"),
     ("metric export thread (collect + encode + gRPC)", "PeriodicExportingMetricReader"),
     ("batch processor threads, outside export", "BatchProcessor.worker"),
     ("slow-capture watchdog thread", "SlowCapture"),

@@ -7,7 +7,8 @@ timeout, because opentelemetry-python 1.45 reads ``OTEL_EXPORTER_OTLP[_<SIGNAL>]
 seconds where the spec says milliseconds (open-telemetry/opentelemetry-python#4044): ``2000``
 would let one export to a hung collector block its export thread for 33 minutes. The OTLP/HTTP
 exporters also get a session that keeps a configured CA file (``otel.http_session``). Span batches
-are encoded by ``otel.otlp_spans`` (the same request, at about a sixth of the SDK encoder's CPU).
+are encoded by ``otel.span_encoder`` (the same request, at about a sixth of the SDK encoder's CPU); the
+embedded default's files by the same encoder with an OTLP/JSON layout (``otel.otlp_json``).
 """
 
 from __future__ import annotations

@@ -4,39 +4,35 @@ Each line is one ``ExportTraceServiceRequest`` / ``ExportLogsServiceRequest`` in
 encoding (hex trace and span ids, integer enums), i.e. what the Collector's ``file`` exporter
 writes and its ``otlpjsonfile`` receiver reads, so the files can be replayed into any backend
 later. Files rotate by size; writes happen on the SDK's export thread, never on a request.
+
+The lines come from ``otel.otlp_json`` (the OTLP exporters' span encoder, laid out as JSON). A batch
+is written as lines of at most ``CHUNK`` items, and the export thread sleeps briefly between two
+lines: the event loop, which needs the GIL the export thread holds, never waits for more than one
+line's encoding (it would otherwise wait out whole batches, 5 ms GIL switch intervals at a time).
 """
 
 from __future__ import annotations
 
-import base64
+import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
-from opentelemetry.exporter.otlp.proto.common._internal._log_encoder import encode_logs
-from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import encode_spans
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+from otel.otlp_json import JsonLogEncoder, JsonSpanEncoder
 
+log = logging.getLogger(__name__)
 
-def otlp_json(message: Message) -> dict[str, Any]:
-    """Protobuf's JSON mapping, corrected to OTLP/JSON: ids are hex, not base64."""
-    return _hex_ids(MessageToDict(message, use_integers_for_enums=True))
-
-
-def _hex_ids(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {key: base64.b64decode(value).hex() if key in _ID_KEYS else _hex_ids(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_hex_ids(item) for item in node]
-    return node
+CHUNK = 32
+"""Spans or log records per line: bounds how long one encoding step holds the GIL, and the line size."""
+PAUSE_S = 0.0001
+"""Sleep between two lines of one batch: a real sleep (not ``sleep(0)``) hands the GIL to a waiting thread."""
 
 
 class RotatingJsonLines:
@@ -46,6 +42,7 @@ class RotatingJsonLines:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
+        self.failed = False  # whether a write or encoding has failed before (see ``_report``)
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -67,37 +64,55 @@ class RotatingJsonLines:
             self.path.unlink()
 
 
-def _dump(message: Message) -> bytes:
-    import orjson  # local: orjson is a service dependency, the otel package only needs it here
+def write_chunked(encode: Callable[[Sequence[Any]], bytes], sink: RotatingJsonLines, items: Sequence[Any]) -> bool:
+    """Encode ``items`` as lines of at most ``CHUNK`` and append them to ``sink``; False when any line failed.
 
-    return orjson.dumps(otlp_json(message))
+    A line that cannot be encoded or written is dropped (the SDK counts the failed export), the others are kept.
+    """
+    ok = True
+    for start in range(0, len(items), CHUNK):
+        if start:
+            time.sleep(PAUSE_S)
+        try:
+            sink.write(encode(items[start : start + CHUNK]))
+        except Exception as error:
+            ok = False
+            _report(sink, error)
+    return ok
+
+
+def _report(sink: RotatingJsonLines, error: Exception) -> None:
+    """The first failure of a file at ERROR, later ones at DEBUG (an ERROR record about logs.jsonl goes to logs.jsonl)."""
+    level = logging.DEBUG if sink.failed else logging.ERROR
+    sink.failed = True
+    log.log(level, "Dropped a telemetry batch for %s: %s", sink.path, error)
 
 
 class JsonLinesSpanExporter(SpanExporter):
+    """Appends span batches to a ``RotatingJsonLines`` as OTLP/JSON lines."""
+
     def __init__(self, sink: RotatingJsonLines) -> None:
         self._sink = sink
+        self._encoder = JsonSpanEncoder()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            self._sink.write(_dump(encode_spans(spans)))
-        except OSError:
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        ok = write_chunked(self._encoder.encode, self._sink, spans)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         """Nothing to release: every write opens and closes the file."""
 
 
 class JsonLinesLogExporter(LogRecordExporter):
+    """Appends log record batches to a ``RotatingJsonLines`` as OTLP/JSON lines."""
+
     def __init__(self, sink: RotatingJsonLines) -> None:
         self._sink = sink
+        self._encoder = JsonLogEncoder()
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        try:
-            self._sink.write(_dump(encode_logs(batch)))
-        except OSError:
-            return LogRecordExportResult.FAILURE
-        return LogRecordExportResult.SUCCESS
+        ok = write_chunked(self._encoder.encode, self._sink, batch)
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True

@@ -54,3 +54,12 @@ def test_targets_judge_throughput_latency_and_competitors() -> None:
     assert verdicts["production ahead of contrib"] is True
     assert verdicts["full ahead of contrib"] is True
     assert verdicts["ONNX vs scikit-learn, single row"] is False
+
+
+def test_make_run_targets_judge_throughput_and_p99_against_bare() -> None:
+    def verdicts(requests: int, p50: float) -> dict[str, bool]:
+        samples = [sample("bare", 0, 20000, 8.0, p50=4000), sample("make-run", 0, requests, 8.0, p50=p50)]
+        return {t.name: t.met for t in check_targets(summarize_all(samples, ["bare", "make-run"]), None)}
+
+    assert verdicts(9000, 16000) == {"make-run throughput": True, "make-run p99": True}  # 0.45x, p99 4.0x
+    assert verdicts(7800, 17000) == {"make-run throughput": False, "make-run p99": False}  # 0.39x, p99 4.25x
