@@ -60,8 +60,7 @@ def receiver() -> Iterator[GrpcReceiver]:
 def collector(tmp_path: Path, receiver: GrpcReceiver) -> Iterator[str]:
     """A Collector with an OTLP/HTTP receiver on a free port, forwarding traces and logs to ``receiver``; its base URL."""
     binary = collector_binary()
-    if not binary.exists():
-        pytest.skip(f"no Collector build at {binary}: run scripts/stack.sh provision")
+    assert binary.exists(), f"no Collector build at {binary}: run scripts/stack.sh provision"
     port = _free_port()
     config = {
         "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
