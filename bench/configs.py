@@ -24,14 +24,38 @@ class BenchConfig:
     factory: str = SERVICE_FACTORY
     env: dict[str, str] = field(default_factory=dict)
     collector: str | None = None  # "up": OTLP/gRPC to the receiver; "down": to a closed port
+    batch_rows: int = 0  # 0: POST /predict, one applicant per request; N: POST /predict/batch with N applicants
+    baseline: str = "bare"  # the configuration this one is compared with (same load)
 
 
 def otlp_env(endpoint: str) -> dict[str, str]:
     return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
 
 
+def batch_configs(rows: int) -> list[BenchConfig]:
+    """Bare and production serving ``rows``-row batches to ``/predict/batch``, compared with each other."""
+    bare = f"bare-batch{rows}"
+    return [
+        BenchConfig(
+            bare,
+            f"bare serving {rows}-row batches (POST /predict/batch)",
+            env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF},
+            batch_rows=rows,
+            baseline=bare,
+        ),
+        BenchConfig(
+            f"production-batch{rows}",
+            f"production serving {rows}-row batches (POST /predict/batch)",
+            env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
+            collector="up",
+            batch_rows=rows,
+            baseline=bare,
+        ),
+    ]
+
+
 def all_configs() -> list[BenchConfig]:
-    """Main table first, then the two side measurements (slow capture, collector down)."""
+    """Main table first, then the side measurements (slow capture, collector down, small batches)."""
     return [
         BenchConfig(
             "bare", "OTEL_SDK_DISABLED=true, no profiling: the physical limit", env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF}
@@ -88,6 +112,8 @@ def all_configs() -> list[BenchConfig]:
             env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
             collector="down",
         ),
+        *batch_configs(10),
+        *batch_configs(100),
     ]
 
 
@@ -95,12 +121,12 @@ CONFIG_NAMES = tuple(c.name for c in all_configs())
 
 
 def select(names: list[str] | None) -> list[BenchConfig]:
-    """The named configurations (all when ``names`` is empty); bare is always included as the baseline."""
+    """The named configurations (all when ``names`` is empty); bare and each one's baseline are always included."""
     configs = all_configs()
     if not names:
         return configs
     unknown = sorted(set(names) - set(CONFIG_NAMES))
     if unknown:
         raise SystemExit(f"unknown configuration(s) {unknown}; choose from {list(CONFIG_NAMES)}")
-    wanted = {"bare", *names}
+    wanted = {"bare", *names, *(c.baseline for c in configs if c.name in names)}
     return [c for c in configs if c.name in wanted]
