@@ -51,8 +51,7 @@ def run_overhead(configs: list[BenchConfig], plan: LoadPlan, log: Callable[[str]
                 log(
                     f"round {round_index + 1}/{plan.rounds} {config.name:<26} {sample.throughput:8.1f} req/s  "
                     + (f"{sample.rows_per_second:8.0f} rows/s  " if config.batch_rows else "")
-                    + f"
-                    f"p50 {sample.p50_us / 1000:6.2f} ms  p99 {sample.p99_us / 1000:6.2f} ms  "
+                    + f"p50 {sample.p50_us / 1000:6.2f} ms  p99 {sample.p99_us / 1000:6.2f} ms  "
                     f"cpu {sample.cpu_us_per_request:7.1f} µs/req  rss {sample.peak_rss_bytes / 1_048_576:6.1f} MB  "
                     f"spans/req {sample.spans_per_request:4.2f}  errors {sample.errors}"
                 )
