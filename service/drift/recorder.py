@@ -9,9 +9,9 @@ its rows (``bench/drift_cost.py`` measures each path).
 Batches pay a fixed cost per numpy call, which dominates up to about a hundred rows, so a small
 batch (up to :data:`SMALL_BATCH_MAX_ROWS`) makes as few calls as it can: every numeric value and
 score goes through one ``searchsorted`` over all features' edges at once. Larger batches take
-one ``searchsorted`` per feature, which stays cheapest per row. Categories are counted from the
-model matrix's one-hot columns when the caller passes it (a column sum each, whatever the size),
-else by a dict lookup per row (small) or a vectorised lookup in the vocabulary (large).
+one ``searchsorted`` per feature, which stays cheapest per row. Categories are looked up in a dict
+row by row up to :data:`CATEGORY_LOOKUP_MAX_ROWS`; beyond, when the caller passes the model
+matrix, they are column sums of its one-hot columns (no string compared again).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from service.drift.buckets import DriftReference, FeatureBuckets, bucket_label
 from service.pipeline.features import ONE_HOT_COLUMNS
 
 SMALL_BATCH_MAX_ROWS = 128
-"""Largest batch counted by the few-calls path (see the module docstring); both paths count alike."""
+"""Largest batch whose numeric values take the one-``searchsorted`` path (module docstring); both paths count alike."""
+CATEGORY_LOOKUP_MAX_ROWS = 32
+"""Largest batch whose categories are looked up row by row; larger ones are summed from the one-hot columns."""
 METRIC_NAME = "ml.feature.bucket"
 METRIC_UNIT = "{value}"
 METRIC_DESCRIPTION = "Scored rows counted into the training data's decile buckets (numeric inputs, score) or categories."
@@ -52,7 +54,6 @@ class DriftRecorder:
         self._numeric_np = [(name, np.asarray(edges, dtype=np.float64), np.asarray(table)) for name, edges, table in self._numeric]
         categorical = [f for f in reference.features if f.kind == "categorical"]
         self._categorical = [(f.name, {c: slots[(f.name, c)] for c in f.categories}, slots[(f.name, f.labels[-1])]) for f in categorical]
-        self._categorical_np = [_category_table(name, table, unseen) for name, table, unseen in self._categorical]
         score = next(f for f in reference.features if f.kind == "score")
         self._score_edges, self._score_slots = list(score.edges), _decile_slots(score, slots)
         self._score_np = (np.asarray(self._score_edges), np.asarray(self._score_slots))
@@ -92,8 +93,9 @@ class DriftRecorder:
         """A batch's count per counter slot (``len(self.counter)`` long), without recording it.
 
         ``rows`` are the validated rows, ``columns`` the same rows as one array per raw field, and
-        ``features`` (optional) their model matrix, whose one-hot columns then count the categories.
-        ``small`` picks the path (default: by size, :data:`SMALL_BATCH_MAX_ROWS`); both count alike.
+        ``features`` (optional) their model matrix, whose one-hot columns then count the categories
+        of batches over :data:`CATEGORY_LOOKUP_MAX_ROWS` rows. ``small`` picks the numeric path
+        (default: by size, :data:`SMALL_BATCH_MAX_ROWS`). Every path counts alike.
         """
         small = len(scores) <= SMALL_BATCH_MAX_ROWS if small is None else small
         if small:
@@ -103,24 +105,12 @@ class DriftRecorder:
             edges, table = self._score_np
             parts.append(table[np.searchsorted(edges, scores, side="left")])
             numeric = np.concatenate(parts)
-        if features is not None and self._one_hot is not None:
+        if features is not None and self._one_hot is not None and len(scores) > CATEGORY_LOOKUP_MAX_ROWS:
             counts = np.bincount(numeric, minlength=len(self.counter))
             self._one_hot.add_to(counts, features)
             return counts
-        if small:
-            codes = [table.get(row[name], unseen) for name, table, unseen in self._categorical for row in rows]
-            categorical = np.asarray(codes, dtype=np.intp)
-        else:
-            categorical = np.concatenate([_category_slots(entry, columns[entry[0]]) for entry in self._categorical_np])
-        return np.bincount(np.concatenate((numeric, categorical)), minlength=len(self.counter))
-
-
-def _category_slots(entry: tuple[str, np.ndarray, np.ndarray, int], values: np.ndarray) -> np.ndarray:
-    """Slot of each categorical value by a vectorised ``searchsorted`` in the sorted vocabulary (unseen when absent)."""
-    _name, vocabulary, order, unseen = entry
-    values = np.asarray(values)
-    position = np.minimum(np.searchsorted(vocabulary, values), len(vocabulary) - 1)
-    return np.where(vocabulary[position] == values, order[position], unseen)
+        codes = [table.get(row[name], unseen) for name, table, unseen in self._categorical for row in rows]
+        return np.bincount(np.concatenate((numeric, np.asarray(codes, dtype=np.intp))), minlength=len(self.counter))
 
 
 class _OneHotCounts:
@@ -130,32 +120,34 @@ class _OneHotCounts:
     A row whose value has no column (outside the vocabulary) is counted as its field's unseen.
     """
 
-    def __init__(self, columns: list[int], slots: list[int], unseen: list[int], starts: list[int]) -> None:
-        self._columns, self._slots = np.asarray(columns, dtype=np.intp), np.asarray(slots, dtype=np.intp)
-        self._unseen, self._starts = np.asarray(unseen, dtype=np.intp), np.asarray(starts, dtype=np.intp)
+    def __init__(self, columns: list[int], targets: list[int], fields: list[tuple[int, int]]) -> None:
+        self._columns = np.asarray(columns, dtype=np.intp)
+        self._targets = np.asarray(targets, dtype=np.intp)  # per field: its categories' slots, then its unseen slot
+        self._fields = fields  # per field: where its categories are in ``columns``
 
     @classmethod
     def of(cls, categorical: Sequence[FeatureBuckets], slots: Mapping[tuple[str, str], int]) -> _OneHotCounts | None:
         """The counter for these features, or ``None`` when a category of theirs has no one-hot column."""
         columns: list[int] = []
         targets: list[int] = []
-        unseen: list[int] = []
-        starts: list[int] = []
+        fields: list[tuple[int, int]] = []
         for feature in categorical:
             known = ONE_HOT_COLUMNS.get(feature.name, {})
             if not feature.categories or any(c not in known for c in feature.categories):
                 return None
-            starts.append(len(columns))
+            fields.append((len(columns), len(columns) + len(feature.categories)))
             columns += [known[c] for c in feature.categories]
-            targets += [slots[(feature.name, c)] for c in feature.categories]
-            unseen.append(slots[(feature.name, feature.labels[-1])])
-        return cls(columns, targets, unseen, starts) if columns else None
+            targets += [slots[(feature.name, c)] for c in feature.categories] + [slots[(feature.name, feature.labels[-1])]]
+        return cls(columns, targets, fields) if columns else None
 
     def add_to(self, counts: np.ndarray, features: np.ndarray) -> None:
         """Add the categories of the rows of ``features`` (the model matrix) into ``counts``."""
-        per_category = features[:, self._columns].sum(axis=0).astype(np.int64)
-        counts[self._slots] += per_category
-        counts[self._unseen] += len(features) - np.add.reduceat(per_category, self._starts)
+        per_category = features[:, self._columns].sum(axis=0).tolist()
+        amounts: list[float] = []
+        for start, end in self._fields:
+            seen = per_category[start:end]
+            amounts += [*seen, len(features) - sum(seen)]
+        counts[self._targets] += np.asarray(amounts, dtype=np.int64)
 
 
 class _JointEdges:
@@ -202,12 +194,6 @@ def _decile_slots(feature: FeatureBuckets, slots: Mapping[tuple[str, str], int])
             live += 1
         table.append(slots[(feature.name, bucket_label(live))])
     return table
-
-
-def _category_table(name: str, table: Mapping[str, int], unseen: int) -> tuple[str, np.ndarray, np.ndarray, int]:
-    """Sorted vocabulary and the slot of each entry, for a vectorised ``searchsorted`` lookup."""
-    vocabulary = sorted(table)
-    return name, np.asarray(vocabulary), np.asarray([table[c] for c in vocabulary]), unseen
 
 
 def create_recorder(card: Mapping[str, Any], fast: FastMetrics | None) -> DriftRecorder | None:
