@@ -114,8 +114,10 @@ def side_measurements(summaries: dict[str, Summary]) -> list[str]:
 def batch_table(summaries: dict[str, Summary]) -> list[str]:
     """``/predict/batch`` configurations, each beside its bare baseline: requests and rows per second, CPU per request and row."""
     rows = [
-        "| rows per request | configuration | req/s | rows/s | × bare | p50 ms | p99 ms | server CPU µs/req | µs/row "
-        "| telemetry CPU over bare µs/req | spans exported/req | errors | req/s spread |",
+        (
+            "| rows per request | configuration | req/s | rows/s | × bare | p50 ms | p99 ms | server CPU µs/req | µs/row "
+            "| telemetry CPU over bare µs/req | spans exported/req | errors | req/s spread |"
+        ),
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, s in summaries.items():
