@@ -85,7 +85,8 @@ class HistogramPoint:
         """
         if values.size == 0:
             return
-        if values.size <= SMALL_ARRAY_MAX:
+        small = values.size <= SMALL_ARRAY_MAX
+        if small:
             items = values.tolist()
             bounds = self._bounds
             indices = [bisect_left(bounds, value) for value in items]
@@ -94,7 +95,7 @@ class HistogramPoint:
             tally = np.bincount(np.searchsorted(self._bounds_array, values, side="left"), minlength=len(self._counts)).tolist()
             low, high, total = float(values.min()), float(values.max()), float(values.sum(dtype=np.float64))
         with self._lock:
-            if values.size <= SMALL_ARRAY_MAX:
+            if small:
                 counts = self._counts
                 for index in indices:
                     counts[index] += 1
