@@ -158,8 +158,8 @@ class _JointEdges:
     edges (``i + e·j``), after every edge of the features before it. Each feature ends with an
     ``i + inf·j`` edge, so its last bucket is a position of its own. ``side="left"`` keeps the
     bucket rule exact: an edge value belongs to the bucket below it, as in ``decile_bucket``.
-    Values must not be NaN (validation refuses them; a NaN score would raise an ``IndexError``,
-    which the runner logs as a drift-counting failure, never a failed request).
+    NaN never miscounts: numpy sorts a complex NaN after every edge, so it indexes past the table and
+    raises ``IndexError``, which the runner logs as a drift-counting failure (validation refuses NaN inputs).
     """
 
     def __init__(self, features: Sequence[tuple[FeatureBuckets, Sequence[int]]]) -> None:

@@ -179,3 +179,9 @@ def test_every_bucket_is_exported_from_the_start_at_zero() -> None:
     assert len(points) == sum(len(f.labels) for f in REFERENCE.features) == 100
     assert {p.value for p in points} == {0}
     assert metric.data.is_monotonic and metric.name == "ml.feature.bucket"
+
+
+def test_a_nan_score_raises_instead_of_landing_in_a_bucket() -> None:
+    data = _rows_with_edge_values(5, seed=5)
+    with pytest.raises(IndexError):
+        _recorder().batch_counts(data, columns_from_records(data), np.array([0.1, 0.2, np.nan, 0.4, 0.5]))
