@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     costs.add_argument("--repeats", type=int, default=3, help="timed blocks per process")
     costs.add_argument("--rounds", type=int, default=3, help="processes per variant, alternating")
     costs.add_argument("--rows", type=int, default=0, help="N > 0: N-row batches to /predict/batch (saved as costs-rowsN.json)")
-    costs.add_argument("--variants", nargs="+", help="variants, e.g. disabled unsampled unsampled:nodrift,nopred (default: the table's)")
+    costs.add_argument(
+        "--variants", nargs="+", help="variants, e.g. disabled unsampled unsampled:nodrift,nopred (default: the table's)"
+    )
 
     prof = sub.add_parser("profile", parents=[common], help="py-spy profile of one configuration under load")
     prof.add_argument("config", choices=CONFIG_NAMES)

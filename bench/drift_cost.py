@@ -78,9 +78,8 @@ def measure(repeat: int = 7) -> dict[str, Any]:
         columns = columns_from_records(rows[:size])
         part = scores[:size]
         batch, features = rows[:size], engineer_features(columns)
-        per_request = _median_us(
-            lambda r=batch, c=columns, s=part, f=features: recorder.record(r, c, s, f), max(20, 20_000 // size), repeat  # type: ignore[misc]
-        )
+        call = lambda r=batch, c=columns, s=part, f=features: recorder.record(r, c, s, f)  # type: ignore[misc]
+        per_request = _median_us(call, max(20, 20_000 // size), repeat)
         results[f"record_many_{size}_us"] = per_request
         results[f"record_many_{size}_us_per_row"] = per_request / size
 

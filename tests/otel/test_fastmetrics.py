@@ -31,7 +31,8 @@ def test_record_many_counts_like_one_record_per_value_on_either_path(size: int) 
     rng = np.random.default_rng(size)
     values = np.where(rng.random(size) < 0.3, rng.choice(bounds, size), rng.random(size)).astype(np.float32)
     registry = FastMetrics("t", Resource.create({}))
-    one_by_one, at_once = registry.histogram("a", "1", "test", bounds).point(), registry.histogram("b", "1", "test", bounds).point()
+    one_by_one = registry.histogram("a", "1", "test", bounds).point()
+    at_once = registry.histogram("b", "1", "test", bounds).point()
     for value in values.tolist():
         one_by_one.record(value)
     at_once.record_many(values[: size // 2])  # two calls: the totals accumulate
