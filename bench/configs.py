@@ -24,6 +24,7 @@ class BenchConfig:
     factory: str = SERVICE_FACTORY
     env: dict[str, str] = field(default_factory=dict)
     collector: str | None = None  # "up": OTLP/gRPC to the receiver; "down": to a closed port
+    slow_sockets: int = 0  # connections trickling a request head (bench.slow_sockets) during the load
     batch_rows: int = 0  # 0: POST /predict, one applicant per request; N: POST /predict/batch with N applicants
     baseline: str = "bare"  # the configuration this one is compared with (same load)
 
@@ -55,7 +56,7 @@ def batch_configs(rows: int) -> list[BenchConfig]:
 
 
 def all_configs() -> list[BenchConfig]:
-    """Main table first, then the side measurements (slow capture, collector down, small batches)."""
+    """Main table first, then the side measurements (thread pool, slow capture, slow sockets, collector down, small batches)."""
     return [
         BenchConfig(
             "bare", "OTEL_SDK_DISABLED=true, no profiling: the physical limit", env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF}
@@ -105,6 +106,12 @@ def all_configs() -> list[BenchConfig]:
             "production with slow capture off (PROFILE_SLOW_MS=0): the cost of the slow-request watchdog",
             env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1", "PROFILE_SLOW_MS": "0"},
             collector="up",
+        ),
+        BenchConfig(
+            "bare-slow-sockets",
+            "bare while 500 other connections trickle a request head, one byte every 0.5 s, reconnecting when closed",
+            env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF},
+            slow_sockets=500,
         ),
         BenchConfig(
             "production-collector-down",

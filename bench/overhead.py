@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.configs import BenchConfig, otlp_env
 from bench.processes import Receiver, Server, free_port
+from bench.slow_sockets import SlowSockets
 from bench.stats import Sample
 from bench.wrk import WrkResult, load_target, lua_script, run_wrk
 
@@ -86,8 +87,12 @@ def _measure(
         env.update(otlp_env(f"http://127.0.0.1:{closed_port}"))
     spans_before = receiver.counts()["spans"]
     server = Server(config.factory, env, workdir / f"{config.name}-r{round_index}.log")
+    attack: SlowSockets | None = None
     try:
         server.wait_ready()
+        if config.slow_sockets:
+            attack = SlowSockets(server.port, config.slow_sockets)
+            attack.start()
         warm = _load(server, target, plan.warmup_s, plan)
         cpu_before, receiver_before = server.cpu_seconds(), receiver.cpu_seconds()
         measured = _load(server, target, plan.duration_s, plan)
@@ -97,6 +102,8 @@ def _measure(
         print(server.log_tail(), file=sys.stderr)
         raise
     finally:
+        if attack is not None:
+            attack.stop()
         server.stop()
     time.sleep(0.2)
     spans = receiver.counts()["spans"] - spans_before

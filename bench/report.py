@@ -100,6 +100,14 @@ def side_measurements(summaries: dict[str, Summary]) -> list[str]:
             f"prometheus_client middleware): {delta('reference', 'bare'):+.0f} µs CPU per request over bare "
             f"(the reference write-up states {REFERENCE_CPROFILE_CLAIM} for cProfile on its heavier model)."
         )
+    if {"bare", "bare-slow-sockets"} <= summaries.keys():
+        quiet, attacked = summaries["bare"], summaries["bare-slow-sockets"]
+        out.append(
+            f"- **500 slow-header sockets open** (bare while 500 connections trickle a request head, vs bare): p99 of normal "
+            f"requests on connections opened after them {attacked.p99_us / 1000:.2f} vs {quiet.p99_us / 1000:.2f} ms "
+            f"({_x(ratio(attacked.p99_us, quiet.p99_us))}; target at most 2×), p50 {_x(ratio(attacked.p50_us, quiet.p50_us))}, "
+            f"throughput {_x(ratio(attacked.throughput, quiet.throughput))}, errors {attacked.errors}."
+        )
     if {"production", "production-collector-down"} <= summaries.keys():
         up, down = summaries["production"], summaries["production-collector-down"]
         out.append(

@@ -1,7 +1,7 @@
 """``python -m bench.serve FACTORY --port P``: one uvicorn worker on loopback, as ``python -m service`` runs it.
 
-Same options as ``service/__main__.py`` (1 worker, no access log, uvicorn's default loop and HTTP
-parser, i.e. uvloop and httptools), only the app factory varies between configurations.
+Same options as ``service/__main__.py`` (1 worker, no access log, uvloop, the HTTP edge of
+``service.http_edge`` on httptools), only the app factory varies between configurations.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+
+from service.http_edge import uvicorn_options
 
 
 def main() -> None:
@@ -25,6 +27,7 @@ def main() -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=3,
+        **uvicorn_options(),
     )
 
 

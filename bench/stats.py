@@ -176,6 +176,9 @@ def check_targets(
                     ahead,
                 )
             )
+    if "bare-slow-sockets" in summaries:
+        r = ratio(summaries["bare-slow-sockets"].p99_us, bare.p99_us)
+        targets.append(Target("p99 with 500 slow-header sockets open", "<= 2x bare", f"{r:.2f}x", r <= 2.0))
     if speedup_single_row is not None:
         targets.append(
             Target("ONNX vs scikit-learn, single row", ">= 10x faster", f"{speedup_single_row:.1f}x", speedup_single_row >= 10)

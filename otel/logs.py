@@ -1,7 +1,10 @@
 """Standard ``logging`` to stdout and, bridged, to OTel logs; both carry the trace and span ids.
 
 Attributes passed with ``extra=`` become OTel log attributes; stdout shows them in JSON mode.
-Nothing here logs request bodies or feature values: callers decide what goes in ``extra``.
+Nothing here logs request bodies or feature values: callers decide what goes in ``extra``. Both
+handlers cut every text argument of a record to a short excerpt (``ExcerptFilter``), so no line quotes
+a client's header, path or body whole, whoever logs it (the SDK's baggage propagator quotes the
+whole header it rejects).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from otel.setup import Telemetry
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "trace_id", "span_id"}
 _HANDLER_MARK = "_otel_ml_handler"
+MAX_ARG_CHARS = 256  # per text argument of a log record
+MAX_MESSAGE_CHARS = 4096  # a message logged without arguments (its text may embed anything)
 
 
 class TraceContextFilter(logging.Filter):
@@ -58,6 +63,44 @@ class RateLimitFilter(logging.Filter):
         return True
 
 
+def excerpt(value: str | bytes, max_chars: int = MAX_ARG_CHARS) -> str | bytes:
+    """``value`` itself when short, else its first ``max_chars`` followed by how much was cut."""
+    if len(value) <= max_chars:
+        return value
+    note = f"... [{len(value) - max_chars} more]"
+    if isinstance(value, bytes):
+        return value[:max_chars] + note.encode()
+    return value[:max_chars] + note
+
+
+class ExcerptFilter(logging.Filter):
+    """Cuts text arguments (str, bytes, exceptions) to ``MAX_ARG_CHARS``; a message without any to ``MAX_MESSAGE_CHARS``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            if any(_long(arg) for arg in args):
+                record.args = tuple(_cut(arg) for arg in args)
+        elif isinstance(args, dict) and args:
+            if any(_long(arg) for arg in args.values()):
+                record.args = {key: _cut(arg) for key, arg in args.items()}
+        elif isinstance(record.msg, str) and len(record.msg) > MAX_MESSAGE_CHARS:
+            record.msg = excerpt(record.msg, MAX_MESSAGE_CHARS)
+        return True
+
+
+def _long(arg: object) -> bool:
+    if isinstance(arg, (str, bytes)):
+        return len(arg) > MAX_ARG_CHARS
+    return isinstance(arg, BaseException) and len(str(arg)) > MAX_ARG_CHARS
+
+
+def _cut(arg: object) -> object:
+    if isinstance(arg, (str, bytes)):
+        return excerpt(arg)
+    return excerpt(str(arg)) if isinstance(arg, BaseException) else arg
+
+
 class _NotFromTheSdk(logging.Filter):
     """The SDK's own complaints stay out of the OTel log pipeline they are about (no feedback loop)."""
 
@@ -95,6 +138,7 @@ def configure_logging(telemetry: Telemetry, level: str = "INFO", fmt: str = "tex
         root.removeHandler(handler)
     stdout = logging.StreamHandler(sys.stdout)
     stdout.setLevel(level.upper())
+    stdout.addFilter(ExcerptFilter())
     stdout.addFilter(RateLimitFilter())
     stdout.addFilter(TraceContextFilter())
     stdout.setFormatter(
@@ -109,6 +153,7 @@ def configure_logging(telemetry: Telemetry, level: str = "INFO", fmt: str = "tex
 
         bridge = LoggingHandler(level=logging.INFO, logger_provider=telemetry.logger_provider)
         bridge.addFilter(_NotFromTheSdk())
+        bridge.addFilter(ExcerptFilter())
         setattr(bridge, _HANDLER_MARK, "otel")
         root.addHandler(bridge)
     stdout_level = logging.getLevelName(level.upper())

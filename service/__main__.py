@@ -13,6 +13,7 @@ import uvicorn
 
 from service.config import Settings, SettingsError
 from service.errors import ModelLoadError
+from service.http_edge import uvicorn_options
 from service.pipeline.model import OnnxModel
 
 
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=3,
+        **uvicorn_options(),  # bounded request heads, head timeout, connection bound (each worker reads its env)
     )
     return 0
 

@@ -113,6 +113,7 @@ def create_app(
         span_attributes={ML_MODEL_NAME: card.name, ML_MODEL_VERSION: card.version},
         request_log=settings.request_log,
         slow_ms=settings.profile_slow_ms,
+        client_value_max_chars=settings.client_attribute_max_chars,
     )
     install_profiler(
         state.recorder,

@@ -41,6 +41,19 @@ class Settings:
     model_path: Path = _env("MODEL_PATH", DEFAULT_MODEL_PATH, "ONNX model file; its card is `model_card.json` beside it.")
     max_batch_size: int = _env("MAX_BATCH_SIZE", 1000, "Most rows accepted by `POST /predict/batch` (more → 422).")
     max_body_bytes: int = _env("MAX_BODY_BYTES", 1_048_576, "Largest request body (more → 413, never read whole).")
+    max_header_bytes: int = _env(
+        "MAX_HEADER_BYTES", 32_768, "Largest request head (request line + headers; more → 431 before the app runs). nginx's default is 4 × 8 KiB."
+    )
+    max_headers: int = _env("MAX_HEADERS", 100, "Most header fields in one request (more → 431 before the app runs), as Envoy and Apache.")
+    header_timeout_s: float = _env(
+        "HEADER_TIMEOUT_S", 10.0, "A request head not complete this long after it started (or the connection opened) → 408, connection closed."
+    )
+    max_connections: int = _env(
+        "MAX_CONNECTIONS", 1000, "Open connections per worker; one more is closed at once (under the usual 1024 file-descriptor limit)."
+    )
+    client_attribute_max_chars: int = _env(
+        "CLIENT_ATTRIBUTE_MAX_CHARS", 1024, "Longest span attribute taken from the client (path, method); OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT also applies."
+    )
     onnx_intra_op_threads: int = _env("ONNX_INTRA_OP_THREADS", 1, "onnxruntime intra-op threads (0 = onnxruntime default).")
     onnx_inter_op_threads: int = _env("ONNX_INTER_OP_THREADS", 1, "onnxruntime inter-op threads (0 = onnxruntime default).")
     telemetry_dir: Path = _env("TELEMETRY_DIR", Path("telemetry"), "Embedded default: where traces/logs go as OTLP/JSON lines.")
@@ -103,6 +116,11 @@ class Settings:
             ("WORKERS", self.workers >= 1, "must be >= 1"),
             ("MAX_BATCH_SIZE", self.max_batch_size >= 1, "must be >= 1"),
             ("MAX_BODY_BYTES", self.max_body_bytes >= 1024, "must be >= 1024"),
+            ("MAX_HEADER_BYTES", self.max_header_bytes >= 1024, "must be >= 1024"),
+            ("MAX_HEADERS", self.max_headers >= 8, "must be >= 8"),
+            ("HEADER_TIMEOUT_S", self.header_timeout_s > 0, "must be > 0"),
+            ("MAX_CONNECTIONS", self.max_connections >= 1, "must be >= 1"),
+            ("CLIENT_ATTRIBUTE_MAX_CHARS", self.client_attribute_max_chars >= 16, "must be >= 16"),
             ("PROFILE_SAMPLE_RATE", 0.0 <= self.profile_sample_rate <= 1.0, "must be within 0..1"),
             ("PROFILE_INTERVAL_MS", self.profile_interval_ms > 0, "must be > 0"),
             ("PROFILE_TOP_N", self.profile_top_n >= 1, "must be >= 1"),

@@ -40,6 +40,17 @@ class Unauthorized(ServiceError):
     error_type = "unauthorized"
 
 
+class ClientDisconnected(ServiceError):
+    """The client closed the connection before its request body was read: nobody is left to answer.
+
+    499 is nginx's "client closed request"; the answer never reaches the wire, and telemetry
+    records the request as ``error.type`` ``client_disconnect`` without a status code.
+    """
+
+    status_code = 499
+    error_type = "client_disconnect"
+
+
 class ModelError(ServiceError):
     """Inference failed inside the model runtime: a server fault, not the client's."""
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from service.api.schemas import EXAMPLE_APPLICATION
-from service.errors import InvalidRequest
+from service.errors import ClientDisconnected, InvalidRequest
 from service.pipeline.stages import Endpoint
 from service.state import ServiceState
 
@@ -60,11 +61,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected("client closed the connection mid-upload") from None  # a client's choice, not a 500
     return b"".join(chunks)
 
 
