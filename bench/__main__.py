@@ -103,16 +103,23 @@ def cmd_rss(args: argparse.Namespace) -> None:
 
 
 def cmd_costs(args: argparse.Namespace, write: bool = True) -> None:
-    from bench.costs import run_costs, run_units
+    from bench.costs import VARIANTS, run_costs, run_units
 
     described = machine.describe()
     started = _now()
     quick = getattr(args, "quick", False)
+    rows = getattr(args, "rows", 0)
+    variants = getattr(args, "variants", None)
     results = run_costs(
+        variants=variants or VARIANTS,
         requests=500 if quick else getattr(args, "requests", 2000),
         repeats=getattr(args, "repeats", 3),
         rounds=1 if quick else args.rounds,
+        rows=rows,
     )
+    if rows or variants:  # not the one-row table BENCHMARKS.md renders: printed and kept apart
+        report.save(f"costs-rows{rows}", {"measured_at": started, "machine": described, "variants": results}, args.results_dir)
+        return
     units = run_units()
     report.save(
         "costs",
@@ -171,6 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     costs.add_argument("--requests", type=int, default=2000, help="requests per timed block")
     costs.add_argument("--repeats", type=int, default=3, help="timed blocks per process")
     costs.add_argument("--rounds", type=int, default=3, help="processes per variant, alternating")
+    costs.add_argument("--rows", type=int, default=0, help="N > 0: N-row batches to /predict/batch (saved as costs-rowsN.json)")
+    costs.add_argument(
+        "--variants", nargs="+", help="variants, e.g. disabled unsampled unsampled:nodrift,nopred (default: the table's)"
+    )
 
     prof = sub.add_parser("profile", parents=[common], help="py-spy profile of one configuration under load")
     prof.add_argument("config", choices=CONFIG_NAMES)

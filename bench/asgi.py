@@ -1,4 +1,4 @@
-"""Driving an ASGI app in-process, without a server: its lifespan and one POST /predict at a time."""
+"""Driving an ASGI app in-process, without a server: its lifespan and one POST (``/predict`` by default) at a time."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import asyncio
 from typing import Any
 
 
-def scope(body: bytes) -> dict[str, Any]:
-    """An HTTP/1.1 ``POST /predict`` scope as uvicorn would build it."""
+def scope(body: bytes, path: str = "/predict") -> dict[str, Any]:
+    """An HTTP/1.1 ``POST path`` scope as uvicorn would build it."""
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [
@@ -28,8 +28,8 @@ def scope(body: bytes) -> dict[str, Any]:
     }
 
 
-async def request(app: Any, body: bytes) -> int:
-    """Send ``body`` in one chunk and return the response status (the body is discarded)."""
+async def request(app: Any, body: bytes, path: str = "/predict") -> int:
+    """Send ``body`` to ``path`` in one chunk and return the response status (the body is discarded)."""
     sent = False
     status = 0
 
@@ -45,7 +45,7 @@ async def request(app: Any, body: bytes) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(scope(body), receive, send)
+    await app(scope(body, path), receive, send)
     return status
 
 

@@ -26,14 +26,38 @@ class BenchConfig:
     env: dict[str, str] = field(default_factory=dict)
     collector: str | None = None  # "up": OTLP/gRPC to the receiver; "down": to a closed port
     slow_sockets: int = 0  # connections trickling a request head (bench.slow_sockets) during the load
+    batch_rows: int = 0  # 0: POST /predict, one applicant per request; N: POST /predict/batch with N applicants
+    baseline: str = "bare"  # the configuration this one is compared with (same load)
 
 
 def otlp_env(endpoint: str) -> dict[str, str]:
     return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
 
 
+def batch_configs(rows: int) -> list[BenchConfig]:
+    """Bare and production serving ``rows``-row batches to ``/predict/batch``, compared with each other."""
+    bare = f"bare-batch{rows}"
+    return [
+        BenchConfig(
+            bare,
+            f"bare serving {rows}-row batches (POST /predict/batch)",
+            env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF},
+            batch_rows=rows,
+            baseline=bare,
+        ),
+        BenchConfig(
+            f"production-batch{rows}",
+            f"production serving {rows}-row batches (POST /predict/batch)",
+            env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
+            collector="up",
+            batch_rows=rows,
+            baseline=bare,
+        ),
+    ]
+
+
 def all_configs() -> list[BenchConfig]:
-    """Main table first, then the side measurements (thread pool, slow capture, slow sockets, collector down)."""
+    """Main table first, then the side measurements (thread pool, slow capture, slow sockets, collector down, small batches)."""
     return [
         BenchConfig(
             "bare", "OTEL_SDK_DISABLED=true, no profiling: the physical limit", env={"OTEL_SDK_DISABLED": "true", **PROFILING_OFF}
@@ -107,6 +131,8 @@ def all_configs() -> list[BenchConfig]:
             "the embedded default (OTLP/JSON files) at production sampling: head sampling 10%, profiling 10% of sampled",
             env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
         ),
+        *batch_configs(10),
+        *batch_configs(100),
     ]
 
 
@@ -114,12 +140,12 @@ CONFIG_NAMES = tuple(c.name for c in all_configs())
 
 
 def select(names: list[str] | None) -> list[BenchConfig]:
-    """The named configurations (all when ``names`` is empty); bare is always included as the baseline."""
+    """The named configurations (all when ``names`` is empty); bare and each one's baseline are always included."""
     configs = all_configs()
     if not names:
         return configs
     unknown = sorted(set(names) - set(CONFIG_NAMES))
     if unknown:
         raise SystemExit(f"unknown configuration(s) {unknown}; choose from {list(CONFIG_NAMES)}")
-    wanted = {"bare", *names}
+    wanted = {"bare", *names, *(c.baseline for c in configs if c.name in names)}
     return [c for c in configs if c.name in wanted]

@@ -15,6 +15,12 @@ one, so the differences say where the time goes:
 ``sampled:encode,prof`` plus pyinstrument on every request
 ======================  =====================================================================
 
+Two options switch one piece of the prediction path off in any variant, to time it inside the
+real request (``unsampled:nodrift``, ``unsampled:nodrift,nopred``): ``nodrift`` drops drift
+counting (``ml.feature.bucket``), ``nopred`` the prediction metrics (``ml.predictions``,
+``ml.prediction.score``, ``ml.batch.size``). ``--rows N`` posts ``N``-row batches to
+``/predict/batch`` instead of one applicant to ``/predict``.
+
 Each variant runs in its own process (logging and providers are per process). CPU time is not
 wall time, so other processes on the machine disturb it far less than the HTTP table.
 """
@@ -115,18 +121,20 @@ def _build(variant: str) -> tuple[Any, Any]:
     return app, flush
 
 
-def measure_variant(variant: str, requests: int = 2000, warmup: int = 300, repeats: int = 5) -> dict[str, Any]:
-    """CPU µs per request of ``variant`` (median over ``repeats`` blocks of ``requests``)."""
-    from bench.wrk import sample_bodies
+def measure_variant(variant: str, requests: int = 2000, warmup: int = 300, repeats: int = 5, rows: int = 0) -> dict[str, Any]:
+    """CPU µs per request of ``variant`` (median over ``repeats`` blocks of ``requests``); ``rows`` > 0: batches."""
+    from bench.wrk import load_target
 
     app, flush = _build(variant)
-    bodies = sample_bodies()
+    path, bodies = load_target(rows)
+    options = set(variant.partition(":")[2].split(","))
     collector = _GcClock()
 
     async def run() -> list[float]:
         inbox, task = await start_lifespan(app)
+        _switch_off(app, options)
         for i in range(warmup):
-            await request(app, bodies[i % len(bodies)])
+            await request(app, bodies[i % len(bodies)], path)
         if flush:
             flush()
         per_request = []
@@ -134,7 +142,7 @@ def measure_variant(variant: str, requests: int = 2000, warmup: int = 300, repea
         for _ in range(repeats):
             start = time.process_time()
             for i in range(requests):
-                status = await request(app, bodies[i % len(bodies)])
+                status = await request(app, bodies[i % len(bodies)], path)
                 if status != 200:
                     raise RuntimeError(f"{variant}: status {status}")
             if flush:
@@ -151,11 +159,21 @@ def measure_variant(variant: str, requests: int = 2000, warmup: int = 300, repea
         gc.callbacks.remove(collector)
     return {
         "variant": variant,
+        "rows": rows,
         "cpu_us_per_request": statistics.median(blocks),
         "blocks": blocks,
         "requests": requests * repeats,
         "gc_us_per_request": collector.seconds * 1e6 / (requests * repeats),
     }
+
+
+def _switch_off(app: Any, options: set[str]) -> None:
+    """Drop the prediction path's metric pieces named in ``options`` (``nodrift``, ``nopred``) from the started app."""
+    pipeline = app.state.service.pipeline
+    if "nodrift" in options:
+        pipeline.drift = None
+    if "nopred" in options:
+        pipeline.instruments = None
 
 
 class _GcClock:
@@ -179,16 +197,16 @@ class _GcClock:
 
 
 def run_costs(
-    variants: Sequence[str] = VARIANTS, requests: int = 2000, repeats: int = 3, rounds: int = 3
+    variants: Sequence[str] = VARIANTS, requests: int = 2000, repeats: int = 3, rounds: int = 3, rows: int = 0
 ) -> list[dict[str, Any]]:
-    """Every variant in its own process, ``rounds`` times in rotating order; medians over all blocks."""
+    """Every variant in its own process, ``rounds`` times in rotating order; medians over all blocks (``rows``: see above)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-costs-"))
     blocks: dict[str, list[float]] = {v: [] for v in variants}
     gc_us: dict[str, list[float]] = {v: [] for v in variants}
     for round_index in range(rounds):
         order = list(variants[round_index % len(variants) :]) + list(variants[: round_index % len(variants)])
         for variant in order:
-            result = _run_child(workdir, variant, requests, repeats)
+            result = _run_child(workdir, variant, requests, repeats, rows)
             measured = result["blocks"]
             blocks[variant].extend(measured)
             gc_us[variant].append(result["gc_us_per_request"])
@@ -202,17 +220,18 @@ def run_costs(
             "gc_us_per_request": statistics.median(gc_us[v]),
             "blocks": b,
             "requests_per_block": requests,
+            "rows": rows,
         }
         for v, b in blocks.items()
     ]
 
 
-def _run_child(workdir: Path, variant: str, requests: int, repeats: int) -> Any:
+def _run_child(workdir: Path, variant: str, requests: int, repeats: int, rows: int = 0) -> Any:
     """One ``python -m bench.costs VARIANT ...`` process; its result JSON, or its log's tail on failure."""
     result_path, log_path = workdir / "result.json", workdir / f"{variant.replace(':', '_')}.log"
     with log_path.open("wb") as log:  # the request log goes to a file, as the servers' stdout does
         code = subprocess.call(
-            [sys.executable, "-m", "bench.costs", variant, str(requests), str(repeats), str(result_path)],
+            [sys.executable, "-m", "bench.costs", variant, str(requests), str(repeats), str(result_path), str(rows)],
             cwd=REPO,
             env=clean_env({"TELEMETRY_DIR": str(workdir / "telemetry")}),
             stdout=log,
@@ -301,8 +320,8 @@ def measure_units(requests: int = 200) -> dict[str, float]:
 
 
 def main() -> None:
-    variant, requests, repeats, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
-    result = measure_units() if variant == "units" else measure_variant(variant, requests=requests, repeats=repeats)
+    variant, requests, repeats, out, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])
+    result = measure_units() if variant == "units" else measure_variant(variant, requests=requests, repeats=repeats, rows=rows)
     out.write_text(json.dumps(result))
 
 

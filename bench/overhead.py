@@ -20,7 +20,7 @@ from bench.configs import BenchConfig, otlp_env
 from bench.processes import Receiver, Server, free_port
 from bench.slow_sockets import SlowSockets
 from bench.stats import Sample
-from bench.wrk import WrkResult, lua_script, run_wrk, sample_bodies
+from bench.wrk import WrkResult, load_target, lua_script, run_wrk
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ def rotated(configs: list[BenchConfig], round_index: int) -> list[BenchConfig]:
 
 def run_overhead(configs: list[BenchConfig], plan: LoadPlan, log: Callable[[str], None] = print) -> list[Sample]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    script = workdir / "predict.lua"
-    script.write_text(lua_script(sample_bodies()))
+    scripts = {rows: _script(workdir, rows) for rows in sorted({c.batch_rows for c in configs})}
     receiver = Receiver()
     closed_port = free_port()  # nothing listens here: the collector-down configuration points at it
     log(f"receiver on {receiver.endpoint}; work dir {workdir}")
@@ -48,11 +47,12 @@ def run_overhead(configs: list[BenchConfig], plan: LoadPlan, log: Callable[[str]
     try:
         for round_index in range(plan.rounds):
             for config in rotated(configs, round_index):
-                sample = _measure(config, round_index, plan, script, workdir, receiver, closed_port)
+                sample = _measure(config, round_index, plan, scripts[config.batch_rows], workdir, receiver, closed_port)
                 samples.append(sample)
                 log(
                     f"round {round_index + 1}/{plan.rounds} {config.name:<26} {sample.throughput:8.1f} req/s  "
-                    f"p50 {sample.p50_us / 1000:6.2f} ms  p99 {sample.p99_us / 1000:6.2f} ms  "
+                    + (f"{sample.rows_per_second:8.0f} rows/s  " if config.batch_rows else "")
+                    + f"p50 {sample.p50_us / 1000:6.2f} ms  p99 {sample.p99_us / 1000:6.2f} ms  "
                     f"cpu {sample.cpu_us_per_request:7.1f} µs/req  rss {sample.peak_rss_bytes / 1_048_576:6.1f} MB  "
                     f"spans/req {sample.spans_per_request:4.2f}  errors {sample.errors}"
                 )
@@ -62,8 +62,22 @@ def run_overhead(configs: list[BenchConfig], plan: LoadPlan, log: Callable[[str]
     return samples
 
 
+def _script(workdir: Path, batch_rows: int) -> tuple[str, Path]:
+    """The path and wrk script of the load a configuration gets (one per batch size)."""
+    path, bodies = load_target(batch_rows)
+    script = workdir / f"predict-{batch_rows}.lua"
+    script.write_text(lua_script(bodies, path))
+    return path, script
+
+
 def _measure(
-    config: BenchConfig, round_index: int, plan: LoadPlan, script: Path, workdir: Path, receiver: Receiver, closed_port: int
+    config: BenchConfig,
+    round_index: int,
+    plan: LoadPlan,
+    target: tuple[str, Path],
+    workdir: Path,
+    receiver: Receiver,
+    closed_port: int,
 ) -> Sample:
     env = dict(config.env)
     env["TELEMETRY_DIR"] = str(workdir / "telemetry")
@@ -79,9 +93,9 @@ def _measure(
         if config.slow_sockets:
             attack = SlowSockets(server.port, config.slow_sockets)
             attack.start()
-        warm = _load(server, script, plan.warmup_s, plan)
+        warm = _load(server, target, plan.warmup_s, plan)
         cpu_before, receiver_before = server.cpu_seconds(), receiver.cpu_seconds()
-        measured = _load(server, script, plan.duration_s, plan)
+        measured = _load(server, target, plan.duration_s, plan)
         cpu_after, receiver_after = server.cpu_seconds(), receiver.cpu_seconds()
         peak_rss = server.peak_rss_bytes()
     except BaseException:
@@ -108,8 +122,10 @@ def _measure(
         errors=measured.errors,
         spans_received=round(spans * measured.requests / total_requests) if total_requests else 0,
         receiver_cpu_s=receiver_after - receiver_before,
+        rows_per_request=max(1, config.batch_rows),
     )
 
 
-def _load(server: Server, script: Path, duration_s: float, plan: LoadPlan) -> WrkResult:
-    return run_wrk(f"{server.url}/predict", script, duration_s=duration_s, connections=plan.connections, threads=plan.threads)
+def _load(server: Server, target: tuple[str, Path], duration_s: float, plan: LoadPlan) -> WrkResult:
+    path, script = target
+    return run_wrk(f"{server.url}{path}", script, duration_s=duration_s, connections=plan.connections, threads=plan.threads)

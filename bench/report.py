@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.configs import all_configs
+from bench.configs import BenchConfig, all_configs
 from bench.stats import MB, Sample, Summary, Target, check_targets, ratio, summarize_all
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -43,6 +43,11 @@ def summaries_of(overhead: dict[str, Any]) -> dict[str, Summary]:
     return summarize_all(_samples(overhead), [c.name for c in all_configs()])
 
 
+def _batched(name: str) -> BenchConfig | None:
+    """The configuration ``name`` when it serves batches (its own table, against its own baseline)."""
+    return next((c for c in all_configs() if c.name == name and c.batch_rows), None)
+
+
 def overhead_table(summaries: dict[str, Summary]) -> list[str]:
     bare = summaries["bare"]
     rows = [
@@ -50,6 +55,8 @@ def overhead_table(summaries: dict[str, Summary]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, s in summaries.items():
+        if _batched(name):
+            continue
         rows.append(
             f"| {name} | {s.throughput:.0f} | {_x(ratio(s.throughput, bare.throughput))} "
             f"| {s.p50_us / 1000:.2f} | {_x(ratio(s.p50_us, bare.p50_us))} "
@@ -110,6 +117,30 @@ def side_measurements(summaries: dict[str, Summary]) -> list[str]:
             f"errors {down.errors}."
         )
     return out
+
+
+def batch_table(summaries: dict[str, Summary]) -> list[str]:
+    """``/predict/batch`` configurations, each beside its bare baseline: requests and rows per second, CPU per request and row."""
+    rows = [
+        (
+            "| rows per request | configuration | req/s | rows/s | × bare | p50 ms | p99 ms | server CPU µs/req | µs/row "
+            "| telemetry CPU over bare µs/req | spans exported/req | errors | req/s spread |"
+        ),
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, s in summaries.items():
+        config = _batched(name)
+        base = summaries.get(config.baseline) if config else None
+        if config is None or base is None:
+            continue
+        over = "" if name == config.baseline else f"{s.cpu_us_per_request - base.cpu_us_per_request:+.0f}"
+        rows.append(
+            f"| {config.batch_rows} | {name} | {s.throughput:.0f} | {s.rows_per_second:.0f} "
+            f"| {_x(ratio(s.throughput, base.throughput))} | {s.p50_us / 1000:.2f} | {s.p99_us / 1000:.2f} "
+            f"| {s.cpu_us_per_request:.0f} | {s.cpu_us_per_request / config.batch_rows:.1f} | {over} "
+            f"| {s.spans_per_request:.2f} | {s.errors} | {100 * s.throughput_spread:.0f}% |"
+        )
+    return rows if len(rows) > 2 else []
 
 
 def onnx_section(onnx: dict[str, Any]) -> list[str]:
@@ -264,7 +295,7 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
             "",
             *overhead_table(summaries),
             "",
-            *[f"- `{c.name}`: {c.description}." for c in all_configs() if c.name in summaries],
+            *[f"- `{c.name}`: {c.description}." for c in all_configs() if c.name in summaries and not c.batch_rows],
             "",
             "Load generator cost (wrk, same machine), median: "
             + ", ".join(f"{n} {s.client_cpu_us_per_request:.0f}" for n, s in summaries.items())
@@ -279,6 +310,19 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
             *side_measurements(summaries),
             "",
         ]
+        batches = batch_table(summaries)
+        if batches:
+            out += [
+                "### Small batches: `POST /predict/batch`",
+                "",
+                (
+                    "Same plan, each batch size against bare serving the same batches (16 different bodies of that many "
+                    "load-generator applicants); rows/s is req/s × rows per request, µs/row is server CPU per request / rows."
+                ),
+                "",
+                *batches,
+                "",
+            ]
     if costs:
         out += ["## Where the CPU goes: telemetry pieces in isolation", "", *costs_section(costs), ""]
     if onnx:
@@ -286,7 +330,8 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
     out += ["## Memory over 100 000 requests (production settings)", ""]
     out += rss_section(rss) if rss else ["Not measured yet: `.venv/bin/python -m bench rss` (takes a few minutes)."]
     out += [""]
-    targets = check_targets(summaries, onnx["single_speedup"] if onnx else None)
+    batch_baselines = {c.name: c.baseline for c in all_configs() if c.batch_rows and c.name != c.baseline}
+    targets = check_targets(summaries, onnx["single_speedup"] if onnx else None, batch_baselines)
     if rss:
         targets.append(
             Target("RSS over 100k requests (production)", "< 20 MB growth", f"{rss['growth_mb']:+.1f} MB", rss["growth_mb"] < 20)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 MB = 1_048_576
+BATCH_MINIMUM = 0.75  # issue 23: production keeps at least this share of bare's throughput on small batches
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,15 @@ class Sample:
     errors: int
     spans_received: int = 0
     receiver_cpu_s: float = 0.0
+    rows_per_request: int = 1
 
     @property
     def throughput(self) -> float:
         return self.requests / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.throughput * self.rows_per_request
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -68,6 +74,11 @@ class Summary:
     requests: int
     spans_per_request: float
     throughput_spread: float  # (max - min) / median over rounds: how noisy this configuration was
+    rows_per_request: int = 1
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.throughput * self.rows_per_request
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +103,7 @@ def summarize(config: str, samples: Sequence[Sample]) -> Summary:
         requests=sum(s.requests for s in samples),
         spans_per_request=statistics.median(s.spans_per_request for s in samples),
         throughput_spread=(max(throughputs) - min(throughputs)) / median_tp if median_tp else float("nan"),
+        rows_per_request=samples[0].rows_per_request,
     )
 
 
@@ -118,8 +130,14 @@ class Target:
     met: bool
 
 
-def check_targets(summaries: dict[str, Summary], speedup_single_row: float | None) -> list[Target]:
-    """The issue's targets, evaluated on the medians (missing configurations are skipped)."""
+def check_targets(
+    summaries: dict[str, Summary], speedup_single_row: float | None, batch_baselines: Mapping[str, str] | None = None
+) -> list[Target]:
+    """The issue's targets, evaluated on the medians (missing configurations are skipped).
+
+    ``batch_baselines`` maps each production configuration serving batches to its bare baseline
+    (same batches), held to :data:`BATCH_MINIMUM` of its throughput.
+    """
     targets: list[Target] = []
     bare = summaries.get("bare")
     if bare is None:
@@ -132,6 +150,12 @@ def check_targets(summaries: dict[str, Summary], speedup_single_row: float | Non
             targets.append(Target(f"{name} throughput", f">= {minimum:.2f}x bare", f"{r:.3f}x", r >= minimum))
 
     add_tp("production", 0.90)
+    for name, baseline_name in (batch_baselines or {}).items():
+        baseline = summaries.get(baseline_name)
+        if name in summaries and baseline is not None:
+            r = ratio(summaries[name].throughput, baseline.throughput)
+            goal = f">= {BATCH_MINIMUM:.2f}x {baseline_name}"
+            targets.append(Target(f"{name} throughput", goal, f"{r:.3f}x", r >= BATCH_MINIMUM))
     if "production" in summaries:
         r = ratio(summaries["production"].p50_us, bare.p50_us)
         targets.append(Target("production p50", "<= 1.10x bare", f"{r:.3f}x", r <= 1.10))

@@ -42,16 +42,19 @@ from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import AttributeValue
 
 Attributes = Mapping[str, AttributeValue]
+SMALL_ARRAY_MAX = 48
+"""``HistogramPoint.record_many`` counts arrays up to this size in Python (a bisect each), larger ones with numpy."""
 
 
 class HistogramPoint:
     """One attribute set of a histogram; ``record`` is safe from any thread."""
 
-    __slots__ = ("attributes", "_bounds", "_counts", "_sum", "_count", "_min", "_max", "_exemplars", "_lock")
+    __slots__ = ("attributes", "_bounds", "_bounds_array", "_counts", "_sum", "_count", "_min", "_max", "_exemplars", "_lock")
 
     def __init__(self, attributes: Attributes, bounds: Sequence[float]) -> None:
         self.attributes = dict(attributes)
         self._bounds = list(bounds)
+        self._bounds_array = np.asarray(self._bounds, dtype=np.float64)
         self._counts = [0] * (len(bounds) + 1)
         self._sum = 0.0
         self._count = 0
@@ -75,13 +78,29 @@ class HistogramPoint:
                 self._exemplars[index] = (value, time_ns(), sampled.trace_id, sampled.span_id)
 
     def record_many(self, values: np.ndarray) -> None:
-        """Add a whole array in one step (a 1000-row batch of scores costs microseconds)."""
+        """Add every value of a 1-D array in one locked step; no exemplar (a batch has no single span to point at).
+
+        Up to :data:`SMALL_ARRAY_MAX` values are counted in Python, as ``record`` does, because each
+        numpy call costs more than a bisect; larger arrays take one ``searchsorted``/``bincount``.
+        """
         if values.size == 0:
             return
-        counts = np.bincount(np.searchsorted(self._bounds, values, side="left"), minlength=len(self._counts))
-        low, high, total = float(values.min()), float(values.max()), float(values.sum())
+        small = values.size <= SMALL_ARRAY_MAX
+        if small:
+            items = values.tolist()
+            bounds = self._bounds
+            indices = [bisect_left(bounds, value) for value in items]
+            low, high, total = min(items), max(items), sum(items)
+        else:
+            tally = np.bincount(np.searchsorted(self._bounds_array, values, side="left"), minlength=len(self._counts)).tolist()
+            low, high, total = float(values.min()), float(values.max()), float(values.sum(dtype=np.float64))
         with self._lock:
-            self._counts = [a + int(b) for a, b in zip(self._counts, counts, strict=True)]
+            if small:
+                counts = self._counts
+                for index in indices:
+                    counts[index] += 1
+            else:
+                self._counts = [a + b for a, b in zip(self._counts, tally, strict=True)]
             self._sum += total
             self._count += int(values.size)
             self._min = min(self._min, low)

@@ -70,6 +70,15 @@ _PURPOSE_START: Final = _HOME_START + len(HOME_OWNERSHIP)
 _HOME_CATEGORIES: Final = np.array(HOME_OWNERSHIP)
 _PURPOSE_CATEGORIES: Final = np.array(PURPOSES)
 _MONTHLY_RATE: Final = NOMINAL_ANNUAL_RATE / 12.0
+
+ONE_HOT_COLUMNS: Final[dict[str, dict[str, int]]] = {
+    "home_ownership": {c: _HOME_START + i for i, c in enumerate(HOME_OWNERSHIP)},
+    "purpose": {p: _PURPOSE_START + i for i, p in enumerate(PURPOSES)},
+}
+"""Per categorical field, the model-matrix column of each category: 1.0 in the rows that have it, else 0.0.
+
+A value outside the vocabulary leaves all of its field's columns at 0; drift counting sums these
+columns instead of comparing the strings again."""
 _BROADCAST_MAX_ROWS: Final = 64
 
 

@@ -83,7 +83,7 @@ class Pipeline:
 
         labels = (probabilities >= self.threshold).astype(np.int64)
         self._record(probabilities, labels)
-        self._record_drift(rows, columns, probabilities)
+        self._record_drift(rows, columns, probabilities, features)
 
         with stage("serialization", **{ML_BATCH_SIZE: len(rows)}):
             return serialize(endpoint, probabilities, labels, self.model.card.version)
@@ -95,11 +95,13 @@ class Pipeline:
         if request is not None:
             request.log_attributes[ML_PREDICTION_COUNT] = len(labels)
 
-    def _record_drift(self, rows: Sequence[Mapping[str, Any]], columns: Mapping[str, np.ndarray], scores: np.ndarray) -> None:
+    def _record_drift(
+        self, rows: Sequence[Mapping[str, Any]], columns: Mapping[str, np.ndarray], scores: np.ndarray, features: np.ndarray
+    ) -> None:
         """Telemetry must not fail a prediction: a broken drift record is logged, never raised."""
         if self.drift is None:
             return
         try:
-            self.drift.record(rows, columns, scores)
+            self.drift.record(rows, columns, scores, features)
         except Exception:  # a bug, surfaced in the log (once, then at DEBUG) instead of a 500
             self._drift_failures("Pipeline.run")

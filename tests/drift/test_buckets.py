@@ -22,9 +22,9 @@ from service.drift.buckets import (
     decile_bucket,
     decile_shares,
 )
-from service.drift.recorder import BROADCAST_MAX_ROWS, DriftRecorder, create_recorder
+from service.drift.recorder import SMALL_BATCH_MAX_ROWS, DriftRecorder, create_recorder
 from service.loadgen.bodies import BASELINE
-from service.pipeline.features import columns_from_records
+from service.pipeline.features import columns_from_records, engineer_features
 from service.pipeline.vocabulary import CATEGORICAL_FIELDS, NUMERIC_FIELDS
 
 CARD: dict[str, Any] = json.loads(Settings.from_env({}).model_card_path.read_text())
@@ -125,28 +125,50 @@ def _rows_with_edge_values(n: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.mark.parametrize("rows", [1, 7, BROADCAST_MAX_ROWS, BROADCAST_MAX_ROWS + 1, 1000])
-def test_recorder_counts_equal_a_direct_computation(rows: int) -> None:
+@pytest.mark.parametrize("with_matrix", [False, True], ids=["columns", "model-matrix"])
+@pytest.mark.parametrize("rows", [1, 2, 7, SMALL_BATCH_MAX_ROWS, SMALL_BATCH_MAX_ROWS + 1, 1000])
+def test_recorder_counts_equal_a_direct_computation(rows: int, with_matrix: bool) -> None:
     data = _rows_with_edge_values(rows, seed=rows)
     rng = np.random.default_rng(rows)
     score_edges = np.asarray(REFERENCE.feature(SCORE_FEATURE).edges)
     scores = np.where(rng.random(rows) < 0.3, rng.choice(score_edges, rows), rng.random(rows))
     recorder = _recorder()
-    recorder.record(data, columns_from_records(data), scores)
+    columns = columns_from_records(data)
+    recorder.record(data, columns, scores, engineer_features(columns) if with_matrix else None)
     counts = _counts(recorder)
     assert counts == _expected(data, scores)
     for feature in REFERENCE.features:
         assert sum(v for (f, _), v in counts.items() if f == feature.name) == rows
 
 
+@pytest.mark.parametrize("rows", [2, 10, 100, 300])
+def test_small_and_large_batch_paths_count_alike_with_or_without_the_model_matrix(rows: int) -> None:
+    data = _rows_with_edge_values(rows, seed=100 + rows)
+    scores = np.random.default_rng(rows).random(rows).astype(np.float32)  # the model's own dtype
+    columns = columns_from_records(data)
+    features = engineer_features(columns)
+    recorder = _recorder()
+    results = [
+        recorder.batch_counts(data, columns, scores, matrix, small=small).tolist()
+        for small in (True, False)
+        for matrix in (None, features)
+    ]
+    assert all(r == results[0] for r in results[1:])
+    assert sum(results[0]) == rows * len(REFERENCE.features)
+    assert recorder.counter.values() == [0] * len(recorder.counter), "batch_counts records nothing"
+
+
 def test_one_by_one_equals_all_at_once() -> None:
     data = _rows_with_edge_values(300, seed=9)
     scores = np.random.default_rng(9).random(300)
-    single, batch = _recorder(), _recorder()
+    single, small, large = _recorder(), _recorder(), _recorder()
     for row, score in zip(data, scores, strict=True):
         single.record([row], columns_from_records([row]), np.array([score]))
-    batch.record(data, columns_from_records(data), scores)
-    assert _counts(single) == _counts(batch)
+    columns = columns_from_records(data)
+    small.record(data[:100], columns_from_records(data[:100]), scores[:100], engineer_features(columns_from_records(data[:100])))
+    small.record(data[100:], columns_from_records(data[100:]), scores[100:])
+    large.record(data, columns, scores, engineer_features(columns))
+    assert _counts(single) == _counts(small) == _counts(large)
 
 
 def test_every_bucket_is_exported_from_the_start_at_zero() -> None:
@@ -157,3 +179,9 @@ def test_every_bucket_is_exported_from_the_start_at_zero() -> None:
     assert len(points) == sum(len(f.labels) for f in REFERENCE.features) == 100
     assert {p.value for p in points} == {0}
     assert metric.data.is_monotonic and metric.name == "ml.feature.bucket"
+
+
+def test_a_nan_score_raises_instead_of_landing_in_a_bucket() -> None:
+    data = _rows_with_edge_values(5, seed=5)
+    with pytest.raises(IndexError):
+        _recorder().batch_counts(data, columns_from_records(data), np.array([0.1, 0.2, np.nan, 0.4, 0.5]))

@@ -44,6 +44,31 @@ def test_single_and_batch_predictions_are_counted_after_validation(example: dict
     assert counts[("purpose", "unseen")] == 0
 
 
+def _served(requests: list[tuple[str, Any]]) -> tuple[dict[tuple[str, str], int], dict[str, int], tuple[int, list[int], float]]:
+    """Drift counts, predictions by class and the score histogram (count, buckets, sum) after serving ``requests``."""
+    client, captured = build_client()
+    with client:
+        for path, body in requests:
+            assert client.post(path, json=body).status_code == 200
+        (score,) = captured.metric_points("ml.prediction.score")
+        classes = {p.attributes["ml.prediction.class"]: p.value for p in captured.metric_points("ml.predictions")}
+        return _counts(captured), classes, (score.count, list(score.bucket_counts), score.sum)
+
+
+def test_the_same_rows_count_alike_one_by_one_in_small_batches_and_in_one_large_batch() -> None:
+    rows = BASELINE.batch(random.Random(23), 200)["instances"]
+    one_by_one = _served([("/predict", row) for row in rows])
+    small = _served([("/predict/batch", {"instances": rows[i : i + 10]}) for i in range(0, 200, 10)])
+    large = _served([("/predict/batch", {"instances": rows})])
+    for served in (small, large):
+        assert served[0] == one_by_one[0]  # ml.feature.bucket, every slot
+        assert served[1] == one_by_one[1]  # ml.predictions by class
+        count, buckets, total = served[2]
+        assert (count, buckets) == one_by_one[2][:2] and total == pytest.approx(one_by_one[2][2], rel=1e-12)
+    assert _per_feature(one_by_one[0]) == {name: 200 for name in REFERENCE.names}
+    assert one_by_one[2][0] == 200 and set(one_by_one[1]) == {"0", "1"}
+
+
 def test_failed_inference_counts_nothing(example: dict[str, Any]) -> None:
     client, captured = build_client(Settings.from_env({}, fault_error_rate=1.0))
     with client:
