@@ -18,7 +18,8 @@ from tests.e2e.collector import load_config, tail_sampling_policy
 ROOT = Path(__file__).resolve().parents[2]
 THRESHOLD_VAR = "TAIL_SAMPLING_LATENCY_MS"
 DEFAULT_THRESHOLD_MS = 250  # the README's settings table
-SLOW_POLICY = {"name": "slow", "type": "latency", "latency": {"threshold_ms": f"${{env:{THRESHOLD_VAR}:-{DEFAULT_THRESHOLD_MS}}}"}}
+THRESHOLD = f"${{env:{THRESHOLD_VAR}:-{DEFAULT_THRESHOLD_MS}}}"
+SLOW_POLICY = {"name": "slow", "type": "latency", "latency": {"threshold_ms": THRESHOLD}}
 
 
 def test_the_slow_policy_keeps_every_trace_over_the_threshold_on_its_own() -> None:
