@@ -42,14 +42,30 @@ class CollectorSettings:
     traces_index: str
 
 
+def load_config(path: Path = CONFIG) -> dict[str, Any]:
+    """The collector configuration as YAML, ``${env:...}`` references left as written."""
+    return yaml.safe_load(path.read_text())
+
+
+def tail_sampling_policy(config: dict[str, Any], name: str, policy_type: str) -> dict[str, Any]:
+    """The tail_sampling policy called ``name``; fails naming the policies there are when it is missing or of another type."""
+    policies = config["processors"]["tail_sampling"]["policies"]
+    found = [p for p in policies if p.get("name") == name]
+    described = [(p.get("name"), p.get("type")) for p in policies]
+    assert len(found) == 1, f"tail_sampling has no single policy {name!r}: policies (name, type) are {described}"
+    assert found[0].get("type") == policy_type, f"tail_sampling policy {name!r} is not of type {policy_type!r}: {found[0]}"
+    return found[0]
+
+
 def collector_settings(path: Path = CONFIG) -> CollectorSettings:
-    config = yaml.safe_load(path.read_text())
+    config = load_config(path)
     tail = config["processors"]["tail_sampling"]
-    policies = {p["type"]: p for p in tail["policies"]}
     es = config["exporters"]["elasticsearch"]
+    baseline = tail_sampling_policy(config, "baseline", "probabilistic")["probabilistic"]
+    slow = tail_sampling_policy(config, "slow", "latency")["latency"]
     return CollectorSettings(
-        sampling_percent=float(resolve(policies["probabilistic"]["probabilistic"]["sampling_percentage"])),
-        latency_threshold_ms=float(resolve(policies["latency"]["latency"]["threshold_ms"])),
+        sampling_percent=float(resolve(baseline["sampling_percentage"])),
+        latency_threshold_ms=float(resolve(slow["threshold_ms"])),
         decision_wait_s=seconds(resolve(tail["decision_wait"])),
         logs_index=resolve(es["logs_index"]),
         traces_index=resolve(es["traces_index"]),

@@ -1,7 +1,7 @@
 """Real-stack fixtures: the local stack (scripts/stack.sh), the service processes, and one round of traffic.
 
 Fixtures are package-scoped: the stack is started once (and stopped at the end only if this run
-started it), four service processes are started once, and one burst of traffic is sent once;
+started it), the service processes of ROLES are started once, and one burst of traffic is sent once;
 every test then asserts on what the backends made of it. A background load keeps running meanwhile,
 because rate() panels and alert rules need counters that move across several scrapes.
 """
@@ -207,6 +207,12 @@ ROLES: dict[str, tuple[str, dict[str, str]]] = {
     "fast": (OTLP_GRPC, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "0"}),
     # Every request spends SLOW_FAULT_MS in service.pipeline.stages.slow_feature_fault; OTLP over HTTP.
     "slow": (OTLP_HTTP, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "50", "FAULT_SLOW_FEATURE_MS": str(SLOW_FAULT_MS)}),
+    # As slow as "slow", but with no profiler output (no profile.trigger, no hot functions) and no errors:
+    # only the collector's latency policy can keep all of its traces (see test_tail_sampling).
+    "slow_unprofiled": (
+        OTLP_GRPC,
+        {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "0", "FAULT_SLOW_FEATURE_MS": str(SLOW_FAULT_MS)},
+    ),
     # Every inference raises (HTTP 500, error.type injected_fault).
     "error": (OTLP_GRPC, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "50", "FAULT_ERROR_RATE": "1"}),
     # Serves normally, then is stopped normally: must NOT provoke ModelNotLoaded (see test_alerts).
@@ -247,8 +253,8 @@ def run(stack: Stack, prometheus: Prometheus) -> Iterator[E2ERun]:
 
 
 def _send_burst(services: dict[str, ServiceProcess]) -> dict[str, list[Reply]]:
-    """Each role's requests one after another, the three roles side by side."""
-    counts = {"fast": FAST_BURST, "slow": SLOW_BURST, "error": ERROR_BURST}
+    """Each role's requests one after another, the roles side by side."""
+    counts = {"fast": FAST_BURST, "slow": SLOW_BURST, "slow_unprofiled": SLOW_BURST, "error": ERROR_BURST}
 
     def send(role: str) -> list[Reply]:
         return [services[role].predict() for _ in range(counts[role])]

@@ -23,6 +23,7 @@ ALLOWED_ATTRIBUTE_KEYS = {
     "ml.feature",  # drift buckets: raw field names + "score", and their fixed reference buckets
     "ml.bucket",
 }
+STAGES = {"validation", "feature_engineering", "onnx_inference", "serialization"}
 
 
 def _by_stage(points: list[Any]) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def test_stage_durations_recorded_per_stage_with_fine_buckets(client: TestClient
     for _ in range(3):
         client.post("/predict", json=example)
     points = _by_stage(captured.metric_points("ml.stage.duration"))
-    assert set(points) == {"validation", "feature_engineering", "onnx_inference", "serialization"}
+    assert set(points) == STAGES
     for point in points.values():
         assert point.count == 3
         assert tuple(point.explicit_bounds) == LATENCY_BUCKETS_S
@@ -52,9 +53,13 @@ def test_stage_histogram_exemplars_point_at_the_stage_span(client: TestClient, c
 def test_unsampled_requests_leave_no_exemplars(example: dict[str, Any]) -> None:
     client, captured = build_client(sampler=ParentBased(ALWAYS_OFF))
     with client:
-        client.post("/predict", json=example)
-    for point in captured.metric_points("ml.stage.duration"):
-        assert point.count == 1 and not point.exemplars
+        assert client.post("/predict", json=example).status_code == 200
+    points = _by_stage(captured.metric_points("ml.stage.duration"))
+    # Unsampled requests still time every stage; only the exemplar (a trace to point at) is missing.
+    assert set(points) == STAGES
+    for stage, point in points.items():
+        assert point.count == 1, f"{stage}: {point.count} durations for one request"
+        assert not point.exemplars, f"{stage}: exemplar {point.exemplars[0]} without a sampled span"
 
 
 def test_http_server_metrics_use_the_route_template(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
