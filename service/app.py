@@ -78,7 +78,7 @@ def create_app(
         state.pipeline = Pipeline(model, settings, state.instruments, drift=drift)
         if state.instruments is not None:
             state.instruments.model_loaded = 1
-        log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.exporters or "disabled")
+        log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.describe())
         yield
         # ml_model_loaded stays 1: the process is going away, not unloading. A 0 in its final
         # export would be held by the collector (metric_expiration) and page ModelNotLoaded on
