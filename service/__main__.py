@@ -19,7 +19,6 @@ from service.config import Settings, SettingsError
 from service.errors import ModelLoadError
 from service.pipeline.model import OnnxModel
 
-
 FLAGS = {"--host": "HOST", "--port": "PORT", "--workers": "WORKERS"}
 """Each command-line flag and the setting (environment variable) it stands for."""
 

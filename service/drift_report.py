@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drift_report: {exc}", file=sys.stderr)
         return 2
     thresholds = Thresholds(args.moderate, args.significant)
-    report = build_report(reference, fetched.counts, fetched.source, thresholds, fetched.model_versions, source_warnings=fetched.warnings)
+    report = build_report(
+        reference, fetched.counts, fetched.source, thresholds, fetched.model_versions, source_warnings=fetched.warnings
+    )
     for warning in report["warnings"]:
         print(f"drift_report: warning: {warning}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -163,7 +163,9 @@ def from_prometheus(
         "query": prometheus_query(start, end, job, model_version),
         "start": _iso(start),
         "end": _iso(end),
-        "instances": [{"job": j, "instance": i, "predictions": n, "started_in_window": (j, i) in new} for (j, i), n in sorted(predictions.items())],
+        "instances": [
+            {"job": j, "instance": i, "predictions": n, "started_in_window": (j, i) in new} for (j, i), n in sorted(predictions.items())
+        ],
     }
     warnings = [
         f"instance {i} (job {j}) contributed no predictions between {_iso(start)} and {_iso(end)}"

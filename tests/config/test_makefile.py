@@ -25,7 +25,8 @@ def test_make_stack_installs_no_python_packages() -> None:
 
 
 def test_editable_installs_leave_out_setuptools_notice_box() -> None:
-    installs = [line for line in _dry_run("dev").splitlines() + _dry_run("install").splitlines() if " install " in line and " -e " in line]
+    lines = _dry_run("dev").splitlines() + _dry_run("install").splitlines()
+    installs = [line for line in lines if " install " in line and " -e " in line]
     assert installs and all(line.startswith('PYTHONWARNINGS="ignore:Editable installation"') for line in installs)
 
 

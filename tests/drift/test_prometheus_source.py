@@ -57,8 +57,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("prometheus/promtool not found (Debian package `prometheus`): run `scripts/check_config.sh install`")
     work = tmp_path_factory.mktemp("prometheus")
     (work / "history.om").write_text(_history())
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(work / "history.om"), str(work / "data")], check=True,
-                   capture_output=True)
+    blocks = [promtool, "tsdb", "create-blocks-from", "openmetrics", str(work / "history.om"), str(work / "data")]
+    subprocess.run(blocks, check=True, capture_output=True)
     (work / "prometheus.yml").write_text("global: {}\n")
     port = _free_port()
     process = subprocess.Popen(
@@ -94,7 +94,8 @@ def test_an_instance_first_seen_inside_the_window_counts_whole(prometheus: str) 
 
 def test_an_instance_that_contributes_nothing_is_named_in_a_warning(prometheus: str, tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--prometheus", prometheus, "--start", str(START), "--end", str(END), "--job", "credit-risk-service", "--out", str(tmp_path)]
+    window = ["--start", str(START), "--end", str(END)]
+    argv = ["--prometheus", prometheus, *window, "--job", "credit-risk-service", "--out", str(tmp_path)]
     assert drift_report.main(argv) == 0
     captured = capsys.readouterr()
     assert "warning: instance idle (job credit-risk-service) contributed no predictions" in captured.err

@@ -121,7 +121,7 @@ def test_two_worker_expositions_are_summed(drifted_metrics: str, steady_metrics:
 
 
 def test_an_exposition_without_predictions_is_named_and_counts_are_whole(drifted_metrics: str) -> None:
-    idle = re.sub(r"^(ml_feature_bucket_total\{.*\}) [0-9.e+]+$", r"\1 0.0", drifted_metrics, flags=re.M)
+    idle = re.sub(r"^(ml_feature_bucket_total\{.*\}) [0-9.e+]+$", r"\1 0.0", drifted_metrics, flags=re.MULTILINE)
     fetched = from_exposition([("w1", drifted_metrics), ("w2 idle", idle)])
     assert fetched.warnings == ["w2 idle contributed no predictions (no traffic since that process started)"]
     report = build_report(REFERENCE, fetched.counts, fetched.source, source_warnings=fetched.warnings)

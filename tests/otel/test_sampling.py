@@ -11,7 +11,6 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, S
 from otel.sampling import SamplerError, accepted, sampler_from_env
 
 
-
 def planted_sampler(arg: str) -> Sampler:
     """An installed sampler plugin, as a later `jaeger_remote` would be (entry point of the SDK's group)."""
     return ParentBased(ALWAYS_ON) if arg == "" else TraceIdRatioBased(float(arg))

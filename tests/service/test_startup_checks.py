@@ -39,7 +39,8 @@ def test_a_flag_wins_over_its_variable() -> None:
 def _run(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[bytes]:
     """``python -m service`` that is expected to refuse (a server that starts instead runs into the timeout)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    return subprocess.run([sys.executable, "-m", "service", *argv], cwd=ROOT, env={**clean, **env}, capture_output=True, timeout=30)
+    command = [sys.executable, "-m", "service", *argv]
+    return subprocess.run(command, cwd=ROOT, env={**clean, **env}, capture_output=True, timeout=30, check=False)
 
 
 def test_an_out_of_range_port_flag_refuses_startup_like_port() -> None:
