@@ -91,9 +91,10 @@ class Telemetry:
     def describe(self) -> str:
         """One line for the startup log: each signal's exporter (with its endpoint) and the sampler."""
         if not self.enabled:
-            return "disabled (OTEL_SDK_DISABLED=true)"
-        signals = ", ".join(f"{signal} {exporter}" for signal, exporter in self.exporters.items())
-        return f"{signals}; sampler {self.sampler}" if self.sampler else signals
+            return "disabled"
+        parts = [", ".join(f"{signal} {exporter}" for signal, exporter in self.exporters.items())]
+        parts.append(f"sampler {self.sampler}" if self.sampler else "")
+        return "; ".join(part for part in parts if part)
 
     @classmethod
     def disabled(cls) -> Telemetry:
