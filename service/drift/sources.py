@@ -127,11 +127,12 @@ def series_counts(
 ) -> dict[Any, int]:
     """Whole count per series: last value minus the value at start (0 for a series that began in the window).
 
-    A series whose counter reset in the window falls back to its ``increase()``, rounded.
+    A series whose counter reset in the window (or since its value at start) falls back to its ``increase()``, rounded.
     """
     out = {}
     for key, value in last.items():
-        counted = increases.get(key, 0.0) if resets.get(key) else value - at_start.get(key, 0.0)
+        reset = resets.get(key) or value < at_start.get(key, 0.0)
+        counted = increases.get(key, 0.0) if reset else value - at_start.get(key, 0.0)
         out[key] = max(round(counted), 0)
     return out
 
@@ -143,9 +144,11 @@ def from_prometheus(
         raise SourceError(f"--end must be after --start (got {end} <= {start})")
     selector, window = _selector(job, model_version), _window(start, end)
     last = _instant(base_url, f"max_over_time({selector}[{window}])", end, timeout)
-    at_start = _instant(base_url, selector, start, timeout)
+    # the last value in an equally long span before the window: a series absent for a while (the collector
+    # restarting, staleness after 5 minutes) still has its value at the start
+    at_start = _instant(base_url, f"last_over_time({selector}[{window}])", start, timeout)
     resets = _instant(base_url, f"resets({selector}[{window}]) > 0", end, timeout)
-    increases = _instant(base_url, f"increase({selector}[{window}])", end, timeout) if resets else {}
+    increases = _instant(base_url, f"increase({selector}[{window}])", end, timeout)
     counts: Counts = defaultdict(lambda: defaultdict(int))
     predictions: dict[tuple[str, str], int] = defaultdict(int)  # (job, instance) -> scored rows
     new: set[tuple[str, str]] = set()
@@ -164,7 +167,8 @@ def from_prometheus(
         "start": _iso(start),
         "end": _iso(end),
         "instances": [
-            {"job": j, "instance": i, "predictions": n, "started_in_window": (j, i) in new} for (j, i), n in sorted(predictions.items())
+            {"job": j, "instance": i, "predictions": n, "started_in_window": (j, i) in new}
+            for (j, i), n in sorted(predictions.items())
         ],
     }
     warnings = [

@@ -40,7 +40,11 @@ def _history() -> str:
     new_since = START + 1800  # first export 60 s after start, traffic already counted
     new = [(at, 15403) for at in range(new_since, END + 1, STEP_S)]
     idle = [(at, 7) for at in range(START - 600, END + 1, STEP_S)]
-    lines = ["# TYPE ml_feature_bucket counter", *_series("old", old), *_series("new", new), *_series("idle", idle), "# EOF"]
+    # not exported for 10 minutes around the start (a collector restart): stale at START, yet not new
+    gap = [(at, 500) for at in range(START - 1200, START - 400, STEP_S)]
+    gap += [(at, 520) for at in range(START + 600, END + 1, STEP_S)]
+    lines = ["# TYPE ml_feature_bucket counter", *_series("old", old), *_series("new", new), *_series("idle", idle)]
+    lines += [*_series("gap", gap), "# EOF"]
     return "\n".join(lines) + "\n"
 
 
@@ -86,10 +90,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_an_instance_first_seen_inside_the_window_counts_whole(prometheus: str) -> None:
     fetched = from_prometheus(prometheus, START, END, job="credit-risk-service")
-    assert fetched.counts["score"] == {"q00": 15403 + 50, "q05": 15403 + 50}
+    assert fetched.counts["score"] == {"q00": 15403 + 50 + 20, "q05": 15403 + 50 + 20}
     assert all(isinstance(n, int) for buckets in fetched.counts.values() for n in buckets.values())
     instances = {i["instance"]: (i["predictions"], i["started_in_window"]) for i in fetched.source["instances"]}
-    assert instances == {"old": (100, False), "new": (2 * 15403, True), "idle": (0, False)}
+    assert instances == {"old": (100, False), "new": (2 * 15403, True), "idle": (0, False), "gap": (40, False)}
 
 
 def test_an_instance_that_contributes_nothing_is_named_in_a_warning(prometheus: str, tmp_path: Path,
@@ -99,5 +103,5 @@ def test_an_instance_that_contributes_nothing_is_named_in_a_warning(prometheus: 
     assert drift_report.main(argv) == 0
     captured = capsys.readouterr()
     assert "warning: instance idle (job credit-risk-service) contributed no predictions" in captured.err
-    assert "30906 predictions" in captured.out  # whole: 2 x (15403 + 50), never 10887.4 or 0 for the new instance
-    assert not [w for w in captured.err.splitlines() if "instance old" in w or "instance new" in w]
+    assert "30946 predictions" in captured.out  # whole: 2 x (15403 + 50 + 20), never fractional or 0 for the new instance
+    assert len(captured.err.strip().splitlines()) == 1
