@@ -77,6 +77,7 @@ class Telemetry:
     fast_metrics: FastMetrics | None = None
     exporters: dict[str, str] = field(default_factory=dict)
     sampler: str = ""  # the effective head sampler, as the startup line states it
+    push_readers: list[MetricReader] = field(default_factory=list)  # the OTLP metric readers (pushing, periodic)
 
     def __post_init__(self) -> None:
         self.tracer: trace.Tracer = (
@@ -108,6 +109,19 @@ class Telemetry:
         with both on, a request would get two.
         """
         return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False, "auto_configure": False}
+
+    def push_first_metrics(self) -> None:
+        """Export metrics once now, in the background, when they are pushed (OTLP); a no-op otherwise.
+
+        A pushing reader's first export comes one ``OTEL_METRIC_EXPORT_INTERVAL`` (60 s by default) after
+        start, with that interval's traffic already counted: Prometheus's first sample of each series is
+        then the whole count, which ``increase()`` and ``rate()`` never see. Exported now, every counter is
+        first seen at its start value. Never blocks: a collector that is down only delays this thread.
+        """
+        # Only the pushing readers: a flush of the whole provider would also queue a collection in the
+        # Prometheus reader, which the next /metrics scrape would then serve twice.
+        for reader in self.push_readers:
+            threading.Thread(target=reader.force_flush, name="otel-first-metrics", daemon=True).start()
 
     def force_flush(self, timeout_ms: int = 5000) -> None:
         for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
@@ -195,10 +209,12 @@ def setup_telemetry(
     from otel import exporters as chosen  # imports exporter packages only when really exporting
 
     readers: list[MetricReader] = list(overrides.metric_readers) if overrides else []
+    push_readers: list[MetricReader] = []
     if overrides is None:
         metric_exporter, exporters["metrics"] = chosen.metric_exporter(env)
         if metric_exporter is not None:
-            readers.append(PeriodicExportingMetricReader(metric_exporter))
+            push_readers.append(PeriodicExportingMetricReader(metric_exporter))
+            readers += push_readers
     registry: CollectorRegistry | None = None
     if overrides is None or overrides.prometheus:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -243,6 +259,7 @@ def setup_telemetry(
         fast_metrics=fast_metrics,
         exporters=_with_endpoints(exporters, env),
         sampler=sampler_text,
+        push_readers=push_readers,
     )
 
 

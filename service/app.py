@@ -78,6 +78,7 @@ def create_app(
         state.pipeline = Pipeline(model, settings, state.instruments, drift=drift)
         if state.instruments is not None:
             state.instruments.model_loaded = 1
+        telemetry.push_first_metrics()  # drift counters at 0 and ml_model_loaded 1, before the first interval
         log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.describe())
         yield
         # ml_model_loaded stays 1: the process is going away, not unloading. A 0 in its final
