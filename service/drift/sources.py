@@ -1,9 +1,10 @@
 """Where bucket counts come from: Prometheus over a time range, or a Prometheus text exposition.
 
-* Prometheus (the stack): per series, its last value in the window minus its value at ``start``,
-  summed over workers and replicas. A series that is not there yet at ``start`` began inside the
-  window, so all of it counts: a service exporting over OTLP (every 60 s by default) is first seen
-  with its first minute of traffic already in the counter, which ``increase()`` would count as 0.
+* Prometheus (the stack): per series, its last value in the window minus its value at ``start``
+  (its last sample in an equally long span before), summed over workers and replicas. A series
+  with no sample before ``start`` began inside the window, so all of it counts: a service whose
+  zero-valued first export Prometheus never saw is first seen with traffic already in the counter,
+  which ``increase()`` would count as 0.
   The counts are whole; a series whose counter reset inside the window (a scraped ``/metrics``
   whose process restarted) falls back to ``increase()``, rounded. ``prometheus_query`` is the
   ``increase()`` form, for pasting into Prometheus (approximate: it extrapolates and misses first samples).
