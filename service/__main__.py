@@ -24,7 +24,7 @@ FLAGS = {"--host": "HOST", "--port": "PORT", "--workers": "WORKERS"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0].replace("``", ""))
     for flag, variable in FLAGS.items():
         parser.add_argument(flag, metavar=variable, help=f"overrides {variable}")
     return parser
