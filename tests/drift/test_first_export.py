@@ -6,27 +6,20 @@ Otherwise Prometheus's first sample of each series already holds the first inter
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.service.test_process import ROOT, _free_port, _wait_ready
+from tests.service.test_startup_checks import otlp_http_env
 from tests.support.otlp_receiver import HttpReceiver
 
 
 def test_the_first_metric_export_comes_at_startup_with_every_bucket_at_zero(tmp_path: Path) -> None:
     receiver = HttpReceiver().start()
     port = _free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
-    env = {
-        **clean,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_METRIC_EXPORT_INTERVAL": "60000",  # the SDK default: nothing else exports within the test
-        "TELEMETRY_DIR": str(tmp_path),
-    }
+    env = otlp_http_env(receiver, tmp_path, OTEL_METRIC_EXPORT_INTERVAL="60000")  # the default: no other export in the test
     process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -64,20 +64,20 @@ def test_an_out_of_range_sampler_argument_refuses_startup() -> None:
     assert "OTEL_TRACES_SAMPLER_ARG='10'" in result.stderr.decode()
 
 
+def otlp_http_env(receiver: HttpReceiver, telemetry_dir: Path, **settings: str) -> dict[str, str]:
+    """This environment without OTEL_*/FAULT_* settings, exporting OTLP/HTTP to ``receiver``, plus ``settings``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
+    otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    return {**clean, **otlp, "TELEMETRY_DIR": str(telemetry_dir), **settings}
+
+
 def test_the_startup_line_names_the_endpoints_and_the_effective_sampler(tmp_path: Path) -> None:
     receiver = HttpReceiver().start()
     port = _free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
-    env = {
-        **clean,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
-        "TELEMETRY_DIR": str(tmp_path),
-    }
+    env = otlp_http_env(receiver, tmp_path, OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "service", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         _wait_ready(port)
