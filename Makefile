@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 SUDO   := $(shell [ $$(id -u) -eq 0 ] || echo sudo)
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# setuptools prints an "Editable installation" notice box on every editable install: informational only.
+QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: run test install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
@@ -14,29 +16,31 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e .
+	$(QUIET_BUILD) $(PIP) install --quiet -e .
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[dev,analysis]'
+	$(QUIET_BUILD) $(PIP) install --quiet -e '.[dev,analysis]'
 	touch $@
 
 install: $(STAMP)
 dev: $(DEV_STAMP)
 
-## Serve the bundled model on 127.0.0.1:8000 with the embedded telemetry default.
-## Locally every request is traced, so 1% of them are profiled, not 10% (README, "Embedded default").
+# Locally every request is traced, so 1% of them are profiled, not 10% (README, "Embedded default").
 LOCAL_PROFILE_SAMPLE_RATE := 0.01
+## Serve the bundled model on 127.0.0.1:8000 with the embedded telemetry default.
+# Stopped by Ctrl-C (130) or SIGTERM (143) after a clean shutdown is a normal end, not a make error.
 run: install
-	PROFILE_SAMPLE_RATE=$${PROFILE_SAMPLE_RATE:-$(LOCAL_PROFILE_SAMPLE_RATE)} $(PY) -m service --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+	@PROFILE_SAMPLE_RATE=$${PROFILE_SAMPLE_RATE:-$(LOCAL_PROFILE_SAMPLE_RATE)} $(PY) -m service --host $${HOST:-127.0.0.1} --port $${PORT:-8000}; \
+	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ] || [ $$status -eq 143 ] || exit $$status
 
 ## The whole test suite: unit, wire, config and real-stack end-to-end tests.
 test: dev
 	bash scripts/test-prereqs.sh
 	$(PY) -m pytest
 
-## The real Collector, Jaeger, Prometheus and Elasticsearch on loopback, no Docker (first run builds them).
-stack: dev
+## The real Collector, Jaeger, Prometheus and Elasticsearch on loopback, no Docker (first run builds them; no Python needed).
+stack:
 	bash scripts/stack.sh up
 
 stack-down:

@@ -20,6 +20,7 @@ ML_PREDICTION_CLASS: Final = "ml.prediction.class"
 ML_PREDICTION_COUNT: Final = "ml.prediction.count"
 ML_VALIDATION_FIELDS: Final = "ml.validation.fields"
 ML_FAULT_INJECTION: Final = "ml.fault_injection"
+ML_FAULT_SETTING: Final = "ml.fault.{}"  # resource, with fault injection on: each FAULT_* setting (ml.fault.slow_feature_ms)
 ML_INPUT_SHAPE: Final = "ml.onnx.input_shape"
 ML_EXECUTION_PROVIDER: Final = "ml.onnx.execution_provider"
 ML_INTRA_OP_THREADS: Final = "ml.onnx.intra_op_threads"

@@ -18,6 +18,8 @@ sampler took them (pyinstrument in ``otel.profiling``, the slow-request watchdog
   time. Ranking by total time would fill the top N with the ancestors of the one hot path (every
   caller's total is at least its callee's) and name entry points, not the function doing the work;
   ``profile.total_ms`` still carries the inclusive view. Functions with no self time are left out.
+* ``resolvable`` (optional, before ``rank``) drops the samples of functions with less self time than the
+  sampler can resolve.
 
 ``profile.samples`` is the number of samples that saw the function anywhere on the stack (the
 evidence behind ``profile.total_ms``).
@@ -218,6 +220,19 @@ def rank(samples: Iterable[Sample]) -> list[HotFunction]:
 
 def top(hot: Sequence[HotFunction], n: int) -> tuple[HotFunction, ...]:
     return tuple(hot[: max(n, 0)])
+
+
+def resolvable(samples: Sequence[Sample], min_self_s: float) -> list[Sample]:
+    """The ``clean``-ed samples whose leaf function totals at least ``min_self_s`` of self time among them.
+
+    A sampler cannot resolve less than its interval; below it, a function is where a sample happened
+    to land, not where time went.
+    """
+    self_s: dict[Frame, float] = {}
+    for stack, seconds in samples:
+        if stack:
+            self_s[stack[-1]] = self_s.get(stack[-1], 0.0) + seconds
+    return [(stack, seconds) for stack, seconds in samples if stack and self_s[stack[-1]] >= min_self_s]
 
 
 def hot_functions(cleaned: Iterable[Sample], n: int) -> tuple[HotFunction, ...]:

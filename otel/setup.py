@@ -16,7 +16,9 @@ What is read from the environment, by the SDK itself wherever it can:
   an endpoint switches that signal to OTLP (``grpc`` or ``http/protobuf``, the spec default);
   without one the embedded default is used: metrics on ``/metrics``, traces and logs as OTLP/JSON
   lines under ``telemetry_dir``. ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none`` turns a signal off.
-* ``OTEL_TRACES_SAMPLER[_ARG]``, ``OTEL_BSP_*``, ``OTEL_BLRP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``,
+* ``OTEL_TRACES_SAMPLER[_ARG]``: built by ``otel.sampling``, which refuses an unknown name or an
+  invalid ratio (``SamplerError``) where the SDK would fall back to sampling everything.
+* ``OTEL_BSP_*``, ``OTEL_BLRP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``,
   ``OTEL_METRICS_EXEMPLAR_FILTER``: passed through to the SDK untouched.
 
 Providers are created per process, so call this in each worker after fork (the app factory does).
@@ -44,6 +46,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from prometheus_client import CollectorRegistry
 
 from otel.fastmetrics import FastMetrics, attach
+from otel.sampling import sampler_from_env
 from otel.spans import LightTracer
 
 INSTRUMENTATION_NAME = "otel-ml"
@@ -73,6 +76,8 @@ class Telemetry:
     prometheus_registry: CollectorRegistry | None = None
     fast_metrics: FastMetrics | None = None
     exporters: dict[str, str] = field(default_factory=dict)
+    sampler: str = ""  # the effective head sampler, as the startup line states it
+    push_readers: list[MetricReader] = field(default_factory=list)  # the OTLP metric readers (pushing, periodic)
 
     def __post_init__(self) -> None:
         self.tracer: trace.Tracer = (
@@ -83,6 +88,14 @@ class Telemetry:
         self.meter: metrics.Meter = (
             self.meter_provider.get_meter(INSTRUMENTATION_NAME) if self.meter_provider else metrics.NoOpMeter("noop")
         )
+
+    def describe(self) -> str:
+        """One line for the startup log: each signal's exporter (with its endpoint) and the sampler."""
+        if not self.enabled:
+            return "disabled"
+        parts = [", ".join(f"{signal} {exporter}" for signal, exporter in self.exporters.items())]
+        parts.append(f"sampler {self.sampler}" if self.sampler else "")
+        return "; ".join(part for part in parts if part)
 
     @classmethod
     def disabled(cls) -> Telemetry:
@@ -96,6 +109,19 @@ class Telemetry:
         with both on, a request would get two.
         """
         return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False, "auto_configure": False}
+
+    def push_first_metrics(self) -> None:
+        """Export metrics once now, in the background, when they are pushed (OTLP); a no-op otherwise.
+
+        A pushing reader's first export comes one ``OTEL_METRIC_EXPORT_INTERVAL`` (60 s by default) after
+        start, with that interval's traffic already counted: Prometheus's first sample of each series is
+        then the whole count, which ``increase()`` and ``rate()`` never see. Exported now, every counter is
+        first seen at its start value. Never blocks: a collector that is down only delays this thread.
+        """
+        # Only the pushing readers: a flush of the whole provider would also queue a collection in the
+        # Prometheus reader, which the next /metrics scrape would then serve twice.
+        for reader in self.push_readers:
+            threading.Thread(target=reader.force_flush, name="otel-first-metrics", daemon=True).start()
 
     def force_flush(self, timeout_ms: int = 5000) -> None:
         for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
@@ -133,6 +159,32 @@ def export_timeout_s(env: Mapping[str, str] | None = None) -> float:
         return 10.0
 
 
+def otlp_endpoint(env: Mapping[str, str], signal: str, protocol: str) -> str:
+    """Where OTLP ``signal`` (``traces``, ``metrics``, ``logs``) goes, resolved as the exporters resolve it.
+
+    A signal's own ``OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`` is used as is; the shared
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` gets ``/v1/<signal>`` appended over HTTP (the specification's rule).
+    """
+    own = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+    if own:
+        return own
+    shared = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if protocol == "grpc" or not shared:
+        return shared
+    return f"{shared.rstrip('/')}/v1/{signal}"
+
+
+def _with_endpoints(exporters: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
+    """``otlp/http`` becomes ``otlp/http http://collector:4318/v1/traces``: the startup line says where data goes."""
+    out = {}
+    for signal, exporter in exporters.items():
+        if exporter.startswith("otlp/"):
+            protocol = exporter.split("/", 1)[1].split("+", 1)[0]
+            exporter = f"{exporter} {otlp_endpoint(env, signal, protocol)}".rstrip()
+        out[signal] = exporter
+    return out
+
+
 def sdk_disabled(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
@@ -157,10 +209,12 @@ def setup_telemetry(
     from otel import exporters as chosen  # imports exporter packages only when really exporting
 
     readers: list[MetricReader] = list(overrides.metric_readers) if overrides else []
+    push_readers: list[MetricReader] = []
     if overrides is None:
         metric_exporter, exporters["metrics"] = chosen.metric_exporter(env)
         if metric_exporter is not None:
-            readers.append(PeriodicExportingMetricReader(metric_exporter))
+            push_readers.append(PeriodicExportingMetricReader(metric_exporter))
+            readers += push_readers
     registry: CollectorRegistry | None = None
     if overrides is None or overrides.prometheus:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -177,16 +231,18 @@ def setup_telemetry(
     # queued, exported, failed and dropped, so telemetry loss is never silent.
     internal = env.get(SDK_INTERNAL_METRICS, "true").strip().lower() == "true"
     os.environ.setdefault(SDK_INTERNAL_METRICS, "true" if internal else "false")
+    if overrides is not None and overrides.sampler is not None:
+        sampler, sampler_text = overrides.sampler, overrides.sampler.get_description()
+    else:
+        sampler, sampler_text = sampler_from_env(env)
     if overrides is not None:
         span_processors, log_processors = list(overrides.span_processors), list(overrides.log_processors)
-        sampler = overrides.sampler
     else:
         sink = chosen.FileSink(telemetry_dir, file_max_bytes, file_backups)
         span_exporter, exporters["traces"] = chosen.span_exporter(env, sink, meter_provider)
         log_exporter, exporters["logs"] = chosen.log_exporter(env, sink, meter_provider)
         span_processors = [BatchSpanProcessor(span_exporter, meter_provider=meter_provider)] if span_exporter else []
         log_processors = [BatchLogRecordProcessor(log_exporter, meter_provider=meter_provider)] if log_exporter else []
-        sampler = None
     tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
@@ -201,7 +257,9 @@ def setup_telemetry(
         logger_provider=logger_provider if log_processors else None,
         prometheus_registry=registry,
         fast_metrics=fast_metrics,
-        exporters=exporters,
+        exporters=_with_endpoints(exporters, env),
+        sampler=sampler_text,
+        push_readers=push_readers,
     )
 
 

@@ -11,9 +11,17 @@ costs too much, so slow requests are caught by one low-rate watchdog thread inst
 * once one is, it samples that thread's stack with ``sys._current_frames()`` every
   ``PROFILE_INTERVAL_MS`` (in practice also bounded by the GIL switch interval, 5 ms, while the
   request runs pure Python), tagging each sample with the stage running at that moment; each sample
-  stands for the wall time since the previous one;
+  stands for the wall time since the previous one, but never for time before its stage began;
 * at the end of a stage its samples become ``profile.hot_function`` events on the stage span, and at
   the response the whole request's on the server span, with ``profile.trigger="slow"``.
+
+Why the clip to the stage start, and why functions under one ``PROFILE_INTERVAL_MS`` of self time are
+left out: the watchdog needs the GIL to sample. While the request runs pure Python it only gets it
+at the next forced switch, but when the request *releases* the GIL (onnxruntime, I/O, a sleep) it
+gets it at once, and the stack it sees is the call that just released it, not where the time since
+the previous sample went. Unclipped, a short GIL-releasing stage after a slow one would be charged
+the slow one's time; clipped, a span's hot functions never claim more than the span lasted, and a
+function seen only in such gaps stays below what the sampler can resolve and is not reported.
 
 What it sees is the time *after* the threshold (plus up to one wake period): enough to name the
 function that is slow, and ``profile.observed_ms`` on the server span says how much was observed.
@@ -49,6 +57,7 @@ from otel.hot_functions import (
     describe_code,
     hot_functions,
     observed_ms,
+    resolvable,
 )
 
 if TYPE_CHECKING:
@@ -67,17 +76,39 @@ _STALE_NS: Final = 300 * 10**9  # a request whose response never finished (clien
 _MAX_CACHED_CODES: Final = 8192
 
 
+def clip_to_stage(samples: list[tuple[int, Sample]], stage_start_ns: int | None) -> list[Sample]:
+    """Samples taken at ``perf_counter_ns`` times, each cut to the time since the stage started (``None``: uncut)."""
+    if stage_start_ns is None:
+        return [sample for _, sample in samples]
+    out = []
+    for taken_ns, (stack, seconds) in samples:
+        seconds = min(seconds, (taken_ns - stage_start_ns) / 1e9)
+        if seconds > 0:
+            out.append((stack, seconds))
+    return out
+
+
+def _started_ns(span: Span | None) -> int | None:
+    """The open span's start on the ``perf_counter_ns`` clock (spans carry wall-clock nanoseconds)."""
+    start = getattr(span, "start_time", None)
+    if not isinstance(start, int):
+        return None
+    return time.perf_counter_ns() - (time.time_ns() - start)
+
+
 class _Watch:
     """One in-flight request as the watchdog sees it; written by its worker thread, sampled by the watchdog."""
 
-    __slots__ = ("start_ns", "thread_id", "stage", "last_ns", "samples")
+    __slots__ = ("start_ns", "thread_id", "stage", "last_ns", "samples", "assigned", "kept")
 
     def __init__(self, start_ns: int, thread_id: int) -> None:
         self.start_ns = start_ns
         self.thread_id = thread_id
         self.stage: str | None = None
         self.last_ns = 0
-        self.samples: list[tuple[str, Sample]] = []  # (stage, sample); list.append is atomic
+        self.samples: list[tuple[str, int, Sample]] = []  # (stage, perf_counter_ns taken, sample); append is atomic
+        self.assigned = 0  # samples[:assigned] were handed to an ended stage (request thread only)
+        self.kept: list[Sample] = []  # ended stages' samples, clipped and cleaned (request thread only)
 
 
 class SlowCapture:
@@ -96,6 +127,7 @@ class SlowCapture:
         self.interval_s = interval_ms / 1e3
         self.idle_period_s = min(threshold_ms / 4.0, 50.0) / 1e3
         self.top_n = top_n
+        self.min_self_s = interval_ms / 1e3
         self.idle_exit_s = idle_exit_s
         self._classifier = classifier
         self._failures = failures or profiler_failures()
@@ -130,12 +162,17 @@ class SlowCapture:
         if watch is None:
             return
         watch.stage = None
-        if watch.samples and span is not None:
-            mine = [sample for stage, sample in list(watch.samples) if stage == name]
-            hot = hot_functions(clean(mine), self.top_n)
-            if hot:
-                add_hot_function_events(span, hot)
-                span.set_attribute(PROFILE_TRIGGER, SLOW)
+        if len(watch.samples) == watch.assigned:
+            return
+        taken = watch.samples[watch.assigned :]
+        watch.assigned += len(taken)
+        mine = clip_to_stage([(at, sample) for stage, at, sample in taken if stage == name], _started_ns(span))
+        kept = resolvable(clean(mine), self.min_self_s)
+        watch.kept.extend(kept)  # the server span ranks only what some stage could resolve
+        hot = hot_functions(kept, self.top_n)
+        if hot and span is not None:
+            add_hot_function_events(span, hot)
+            span.set_attribute(PROFILE_TRIGGER, SLOW)
 
     def finish(self, request: RequestState) -> None:
         """The response ends (``on_response_end``, server span still open): the request's overall top N."""
@@ -143,9 +180,9 @@ class SlowCapture:
         if watch is None:
             return
         self._inflight.pop(id(watch), None)
-        if not watch.samples:
+        samples = watch.kept
+        if not samples:
             return
-        samples = clean(sample for _, sample in list(watch.samples))
         hot = hot_functions(samples, self.top_n)
         span = request.server_span
         if hot and span.is_recording():
@@ -214,7 +251,7 @@ class SlowCapture:
                     continue
                 seconds = (now - watch.last_ns) / 1e9 if watch.last_ns else self.interval_s
                 watch.last_ns = now
-                watch.samples.append((stage, (self._stack(frame), seconds)))
+                watch.samples.append((stage, now, (self._stack(frame), seconds)))
         finally:
             del frames  # holds every thread's frames: let them go at once
         return self.interval_s

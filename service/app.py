@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from otel.attributes import ML_FAULT_INJECTION, ML_MODEL_NAME, ML_MODEL_VERSION, SERVICE_VERSION
+from otel.attributes import ML_FAULT_INJECTION, ML_FAULT_SETTING, ML_MODEL_NAME, ML_MODEL_VERSION, SERVICE_VERSION
 from otel.instruments import MLInstruments, ProcessInstruments
 from otel.logs import configure_logging, remove_otel_bridge
 from otel.middleware import instrument_app
@@ -78,7 +78,8 @@ def create_app(
         state.pipeline = Pipeline(model, settings, state.instruments, drift=drift)
         if state.instruments is not None:
             state.instruments.model_loaded = 1
-        log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.exporters or "disabled")
+        telemetry.push_first_metrics()  # drift counters at 0 and ml_model_loaded 1, before the first interval
+        log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.describe())
         yield
         # ml_model_loaded stays 1: the process is going away, not unloading. A 0 in its final
         # export would be held by the collector (metric_expiration) and page ModelNotLoaded on
@@ -144,8 +145,10 @@ def app_factory() -> FastAPI:
 
 def _resource_attributes(settings: Settings, card: ModelCard) -> dict[str, Any]:
     attributes: dict[str, Any] = {SERVICE_VERSION: __version__, ML_MODEL_NAME: card.name, ML_MODEL_VERSION: card.version}
-    if settings.faults_enabled:
+    if settings.faults_enabled:  # the settings too, so a load generator can tell what the service injects
         attributes[ML_FAULT_INJECTION] = True
+        for name, value in settings.fault_settings().items():
+            attributes[ML_FAULT_SETTING.format(name.lower().removeprefix("fault_"))] = value
     return attributes
 
 

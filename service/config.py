@@ -90,6 +90,10 @@ class Settings:
     def api_key_list(self) -> tuple[str, ...]:
         return tuple(key.strip() for key in self.api_keys.split(",") if key.strip())
 
+    def fault_settings(self) -> dict[str, float]:
+        """Every ``FAULT_*`` variable and its value."""
+        return {f.metadata["env"]: getattr(self, f.name) for f in fields(self) if f.metadata["env"].startswith("FAULT_")}
+
     @property
     def faults_enabled(self) -> bool:
         return self.fault_slow_feature_ms > 0 or self.fault_error_rate > 0 or self.fault_slow_load_ms > 0

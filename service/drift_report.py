@@ -9,6 +9,9 @@ Sources (pick one)::
     # the stack: bucket counts over a time range, summed over all workers and replicas
     python -m service.drift_report --prometheus http://localhost:9090 --start -24h --end now
 
+    # only this run of the service: its job, since it started (e.g. STARTED=$(date +%s) before make run)
+    python -m service.drift_report --prometheus http://127.0.0.1:9090 --job credit-risk-service --start "$STARTED"
+
     # no Prometheus (embedded default): a worker's /metrics, or saved expositions (summed)
     python -m service.drift_report --metrics-url http://127.0.0.1:8000/metrics
     python -m service.drift_report --metrics-file worker1.prom --metrics-file worker2.prom
@@ -40,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m service.drift_report",
         description="Data-drift report (PSI per feature) from the service's bucket counters.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Sources (pick one)::", 1)[1] if __doc__ else None,
+        epilog=__doc__.split("Sources (pick one)::", 1)[1].replace("``", "") if __doc__ else None,
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--prometheus", metavar="URL", help="Prometheus base URL (HTTP API)")
@@ -92,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     except (SourceError, DriftReferenceError, ModelLoadError) as exc:
         print(f"drift_report: {exc}", file=sys.stderr)
         return 2
-    report = build_report(reference, fetched.counts, fetched.source, Thresholds(args.moderate, args.significant), fetched.model_versions)
+    thresholds = Thresholds(args.moderate, args.significant)
+    report = build_report(
+        reference, fetched.counts, fetched.source, thresholds, fetched.model_versions, source_warnings=fetched.warnings
+    )
+    for warning in report["warnings"]:
+        print(f"drift_report: warning: {warning}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "drift_report.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "drift_report.html").write_text(render(report))

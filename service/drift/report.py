@@ -6,7 +6,7 @@ the HTML page (``service.drift.html``) is rendered from it, so both always say t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +42,7 @@ def feature_report(feature: FeatureBuckets, counts: Mapping[str, float], thresho
         "kind": feature.kind,
         "psi": None if value is None else round(value, 6),
         "verdict": verdict(value, thresholds.moderate, thresholds.significant),
-        "count": total,
+        "count": _whole(total),
         "notes": notes,
         "buckets": [
             {
@@ -50,7 +50,7 @@ def feature_report(feature: FeatureBuckets, counts: Mapping[str, float], thresho
                 "range": text,
                 "reference": round(ref, 6),
                 "current": round(float(cur), 6),
-                "count": count,
+                "count": _whole(count),
                 "psi_term": round(float(term), 6),
             }
             for label, text, ref, cur, count, term in zip(
@@ -67,13 +67,15 @@ def build_report(
     thresholds: Thresholds = Thresholds(),
     model_versions: set[str] | None = None,
     generated_at: datetime | None = None,
+    source_warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """The report dict; ``source_warnings`` (e.g. an instance that contributed nothing) come first in ``warnings``."""
     features = [feature_report(f, counts.get(f.name, {}), thresholds) for f in reference.features]
     inputs = [f for f in features if f["feature"] != SCORE_FEATURE]
     prediction = next(f for f in features if f["feature"] == SCORE_FEATURE)
     drifted = [f["feature"] for f in inputs if f["verdict"] == "significant"]
     moderate = [f["feature"] for f in inputs if f["verdict"] == "moderate"]
-    warnings = []
+    warnings = list(source_warnings)
     others = sorted((model_versions or set()) - {reference.model_version})
     if others:
         warnings.append(f"telemetry comes from model version(s) {', '.join(others)}; reference is {reference.model_version}")
@@ -101,6 +103,11 @@ def build_report(
         "warnings": warnings,
         "features": features,
     }
+
+
+def _whole(count: float) -> int | float:
+    """Counts are whole numbers of rows: shown as such (a fraction would only come from a hand-made source)."""
+    return int(count) if float(count).is_integer() else count
 
 
 def _worst(verdicts: list[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import signal
 import time
@@ -22,6 +23,7 @@ from service.loadgen.config import LoadConfig
 from service.loadgen.progress import ProgressLine, render_line
 from service.loadgen.report import LatencySummary, LoadReport, Recorder
 from service.loadgen.scenarios import SCENARIOS, Job, Picker, Scenario, build_pools
+from service.loadgen.server_settings import read_faults
 
 TIMER_SLACK_S = 0.001
 LATE_GRACE_S = 0.25  # open loop: requests due before the end may still start this late
@@ -83,7 +85,11 @@ async def run_load_async(config: LoadConfig, *, handle_sigint: bool = False) -> 
         prepared = [(w, [(job, backend.prepare(job)) for job in jobs]) for w, jobs in pools]
         picker: Picker[tuple[Job, Any]] = Picker(prepared, random.Random(cfg.seed + 1))
         recorder = Recorder({jobs[0].kind: jobs[0].expect for _, jobs in pools}, cfg.slowest_n, cfg.failures_n)
-        return await _measure(cfg, scenario, backend, picker, recorder, handle_sigint)
+        report = await _measure(cfg, scenario, backend, picker, recorder, handle_sigint)
+        if scenario.fault is not None:  # what the service really injects, from its resource
+            faults = await asyncio.to_thread(read_faults, cfg.url)
+            report = dataclasses.replace(report, server_hint=scenario.fault.text(faults))
+        return report
     finally:
         await backend.aclose()
 
@@ -304,6 +310,5 @@ def _report(
         client_cpu_us_per_request=cpu / state.sent * 1e6 if state.sent else 0.0,
         queue_delay_ms_max=recorder.queue_delay_max * 1000.0,
         timeline=recorder.timeline,
-        server_hint=scenario.server_hint,
         notes=notes,
     )

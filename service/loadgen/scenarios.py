@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -58,12 +58,29 @@ class MixEntry:
 
 
 @dataclass(frozen=True)
+class FaultHint:
+    """The server-side fault that makes a scenario show what it is for, e.g. ``FAULT_SLOW_FEATURE_MS=200``."""
+
+    variable: str
+    suggested: str
+    effect: str  # "to inject slow feature engineering"
+
+    def text(self, faults: Mapping[str, float] | None) -> str:
+        """The hint, given the service's ``FAULT_*`` settings (``None``: they could not be read)."""
+        value = None if faults is None else faults.get(self.variable)
+        if value:
+            return f"the service runs with {self.variable}={value:g} ({self.effect.removeprefix('to ')})"
+        hint = f"start the service with {self.variable}={self.suggested} {self.effect}"
+        return hint if value is not None else f"{hint} (its settings could not be read from /metrics)"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     summary: str
     mix: tuple[MixEntry, ...]
     bursty: bool = False
-    server_hint: str = ""
+    fault: FaultHint | None = None
 
     @property
     def max_factor(self) -> float:
@@ -107,13 +124,13 @@ SCENARIOS: dict[str, Scenario] = {
             "slow",
             "95% /predict, 5% /predict/batch of 500-1000 rows",
             (MixEntry(0.95, 2048, single("/predict")), MixEntry(0.05, 8, batch(500, 1000, "/predict/batch (big)"))),
-            server_hint="start the service with FAULT_SLOW_FEATURE_MS=200 to inject slow feature engineering",
+            fault=FaultHint("FAULT_SLOW_FEATURE_MS", "200", "to inject slow feature engineering"),
         ),
         Scenario(
             "errors",
             "80% valid /predict, 20% invalid bodies (expect 4xx)",
             (MixEntry(0.8, 2048, single("/predict")), MixEntry(0.2, 512, invalid)),
-            server_hint="start the service with FAULT_ERROR_RATE=0.05 to get 5xx as well",
+            fault=FaultHint("FAULT_ERROR_RATE", "0.05", "to get 5xx as well"),
         ),
         Scenario(
             "mixed",

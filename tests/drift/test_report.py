@@ -120,6 +120,23 @@ def test_two_worker_expositions_are_summed(drifted_metrics: str, steady_metrics:
     assert sum(both["age"].values()) == 2 * ROWS
 
 
+def test_an_exposition_without_predictions_is_named_and_counts_are_whole(drifted_metrics: str) -> None:
+    idle = re.sub(r"^(ml_feature_bucket_total\{.*\}) [0-9.e+]+$", r"\1 0.0", drifted_metrics, flags=re.MULTILINE)
+    fetched = from_exposition([("w1", drifted_metrics), ("w2 idle", idle)])
+    assert fetched.warnings == ["w2 idle contributed no predictions (no traffic since that process started)"]
+    report = build_report(REFERENCE, fetched.counts, fetched.source, source_warnings=fetched.warnings)
+    assert report["warnings"][0] == fetched.warnings[0]
+    assert report["summary"]["rows"] == ROWS and isinstance(report["summary"]["rows"], int)
+    assert json.dumps(report["summary"]["rows"]) == str(ROWS)
+
+
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        drift_report.main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and "--job credit-risk-service --start" in text
+
+
 def test_command_runs_as_a_module(drifted_metrics: str, tmp_path: Path) -> None:
     (tmp_path / "m.prom").write_text(drifted_metrics)
     done = subprocess.run(

@@ -51,11 +51,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_service(workdir: Path) -> RunningService:
-    """``python -m service`` on a free loopback port, with its telemetry files under ``workdir``."""
+def start_service(workdir: Path, **settings: str) -> RunningService:
+    """``python -m service`` on a free loopback port, with its telemetry files under ``workdir`` and ``settings`` set."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_", "PROFILE_"))}
-    env.update(TELEMETRY_DIR=str(workdir / "telemetry"), PYTHONPATH=str(REPO))
+    env.update(TELEMETRY_DIR=str(workdir / "telemetry"), PYTHONPATH=str(REPO), **settings)
     log_path = workdir / "service.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -22,5 +22,11 @@ def slow_beta(milliseconds: float) -> int:
     return total
 
 
+def gil_gap(milliseconds: float) -> None:
+    """Fast work that releases the GIL, as onnxruntime's ``run`` does: a watchdog waiting for the GIL gets it here."""
+    time.sleep(milliseconds / 1e3)
+
+
 ALPHA: Final = f"{__name__}.slow_alpha"  # code.function.name as the profilers report it
 BETA: Final = f"{__name__}.slow_beta"
+GAP: Final = f"{__name__}.gil_gap"

@@ -27,6 +27,7 @@ from otel.hot_functions import (
     fold_library,
     hot_functions,
     rank,
+    resolvable,
     top,
 )
 
@@ -94,6 +95,14 @@ def test_ranked_by_self_time_with_total_time_and_sample_counts() -> None:
         ("build_features", 3, 3.0, 23.0, 3),
     ], "ranked by self time; Pipeline.run, with no self time, is not a hot function"
     assert top(hot, 2) == tuple(hot[:2])
+
+
+def test_functions_below_the_sampling_resolution_are_dropped_with_their_samples() -> None:
+    samples = [((RUN, FEATURES, SLOW), 0.004), ((RUN, ORT_RUN), 0.0004), ((RUN, ORT_RUN), 0.0004), ((RUN, FEATURES), 0.001)]
+    kept = resolvable(samples, 0.001)
+    assert names(kept) == [["run", "build_features", "slow_feature_fault"], ["run", "build_features"]]
+    assert [h.name for h in rank(kept)] == [SLOW.name, FEATURES.name]
+    assert resolvable(samples, 0.0) == samples
 
 
 def test_recursion_counts_a_sample_once_in_total_time() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,10 +26,12 @@ from tests.support.in_memory import recording_provider
 EVENT = "profile.hot_function"
 
 
+def function_of(event: Any) -> str:
+    return str((event.attributes or {})["code.function.name"])
 
 
 def hot_names(span: ReadableSpan) -> list[str]:
-    return [str((e.attributes or {})["code.function.name"]) for e in span.events if e.name == EVENT]
+    return [function_of(e) for e in span.events if e.name == EVENT]
 
 
 @pytest.fixture
@@ -115,6 +118,46 @@ def test_samples_belong_to_the_stage_running_when_they_were_taken(
     server = spans["POST /planted"]
     assert server.attributes["profile.trigger"] == "slow"
     assert 0 < server.attributes["profile.observed_ms"] <= (server.end_time - server.start_time) / 1e6
+
+
+def self_ms(span: ReadableSpan) -> float:
+    return sum(float((e.attributes or {})["profile.self_ms"]) for e in span.events if e.name == EVENT)
+
+
+def duration_ms(span: ReadableSpan) -> float:
+    return (span.end_time - span.start_time) / 1e6
+
+
+@pytest.fixture
+def long_gil_switches() -> Iterator[None]:
+    """A long GIL switch interval, as under CPU contention: the watchdog waits long for the GIL between samples."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.02)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_a_fast_stage_that_releases_the_gil_is_not_charged_for_the_slow_one_before_it(
+    capture: SlowCapture, tracing: tuple[Tracer, InMemorySpanExporter], long_gil_switches: None
+) -> None:
+    tracer, exporter = tracing
+    stages: list[tuple[str, Callable[[], object]]] = []
+    for i in range(4):  # slow pure Python, then a short stage that releases the GIL (as onnx_inference does)
+        stages += [(f"slow_{i}", lambda: planted.slow_alpha(60)), (f"gap_{i}", lambda: planted.gil_gap(0.2))]
+    run_request(capture, tracer, stages)
+    spans = spans_by_name(exporter)
+    server = spans["POST /planted"]
+    for span in spans.values():
+        assert self_ms(span) <= duration_ms(span), f"{span.name}: hot functions claim more than the span lasted"
+    assert [i for i in range(1, 4) if hot_names(spans[f"slow_{i}"]) == [planted.ALPHA]] == [1, 2, 3]
+    assert hot_names(server)[:1] == [planted.ALPHA]
+    gaps = [spans[f"gap_{i}"] for i in range(4)]
+    if all(duration_ms(gap) < 1.0 for gap in gaps):  # a descheduled sleep can really last a sampling interval
+        assert hot_names(server) == [planted.ALPHA], "a function that only runs in GIL-release gaps is not hot"
+        assert not [name for gap in gaps for name in hot_names(gap)]
+    gap_events = [e for e in server.events if e.name == EVENT and function_of(e) == planted.GAP]
+    gap_ms = sum(float((e.attributes or {})["profile.self_ms"]) for e in gap_events)
+    assert gap_ms <= sum(map(duration_ms, gaps))
 
 
 def test_the_watchdog_retires_when_idle_and_comes_back(capture: SlowCapture, tracing: tuple[Tracer, InMemorySpanExporter]) -> None:

@@ -1,0 +1,48 @@
+"""The make targets a newcomer runs: quiet, stopping without a make error, installing only what they need."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from tests.service.test_process import ROOT, _free_port, _wait_ready
+
+VENV = Path(sys.executable).parents[1]
+
+
+def _dry_run(target: str) -> str:
+    return subprocess.run(["make", "-n", target, "VENV=/nonexistent-venv"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_make_stack_installs_no_python_packages() -> None:
+    assert _dry_run("stack").strip().splitlines() == ["bash scripts/stack.sh up"]
+
+
+def test_editable_installs_leave_out_setuptools_notice_box() -> None:
+    lines = _dry_run("dev").splitlines() + _dry_run("install").splitlines()
+    installs = [line for line in lines if " install " in line and " -e " in line]
+    assert installs and all(line.startswith('PYTHONWARNINGS="ignore:Editable installation"') for line in installs)
+
+
+def test_stopping_make_run_with_sigterm_is_not_a_make_error(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
+    make = subprocess.Popen(
+        ["make", "-o", "install", "run", f"VENV={VENV}"],  # -o install: use this venv as it is
+        cwd=ROOT, env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_ready(port)
+        (service,) = psutil.Process(make.pid).children(recursive=True)[-1:]
+        service.send_signal(signal.SIGTERM)  # what `kill`, a supervisor or a timeout sends
+        _, err = make.communicate(timeout=30)
+    finally:
+        make.kill()
+    assert make.returncode == 0
+    assert b"Error" not in err, err.decode()[-500:]
