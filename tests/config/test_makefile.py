@@ -15,9 +15,14 @@ from tests.service.test_process import ROOT, _free_port, _wait_ready
 VENV = Path(sys.executable).parents[1]
 
 
+def _make_env() -> dict[str, str]:
+    """This environment without an outer make's variables (under `make test`, they make make print its directory)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+
+
 def _dry_run(target: str) -> str:
-    return subprocess.run(["make", "-n", target, "VENV=/nonexistent-venv"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["make", "-n", target, "VENV=/nonexistent-venv"], cwd=ROOT, env=_make_env(), capture_output=True,
+                          text=True, check=True).stdout
 
 
 def test_make_stack_installs_no_python_packages() -> None:
@@ -32,7 +37,7 @@ def test_editable_installs_leave_out_setuptools_notice_box() -> None:
 
 def test_stopping_make_run_with_sigterm_is_not_a_make_error(tmp_path: Path) -> None:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
+    env = {k: v for k, v in _make_env().items() if not k.startswith(("OTEL_", "FAULT_"))}
     make = subprocess.Popen(
         ["make", "-o", "install", "run", f"VENV={VENV}"],  # -o install: use this venv as it is
         cwd=ROOT, env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
