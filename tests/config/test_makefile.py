@@ -10,7 +10,8 @@ from pathlib import Path
 
 import psutil
 
-from tests.service.test_process import ROOT, _free_port, _wait_ready
+from tests.service.test_process import ROOT
+from tests.support.net import free_port, wait_service_ready
 
 VENV = Path(sys.executable).parents[1]
 
@@ -36,14 +37,14 @@ def test_editable_installs_leave_out_setuptools_notice_box() -> None:
 
 
 def test_stopping_make_run_with_sigterm_is_not_a_make_error(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in _make_env().items() if not k.startswith(("OTEL_", "FAULT_"))}
     make = subprocess.Popen(
         ["make", "-o", "install", "run", f"VENV={VENV}"],  # -o install: use this venv as it is
         cwd=ROOT, env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        _wait_ready(port)
+        wait_service_ready(port)
         (service,) = psutil.Process(make.pid).children(recursive=True)[-1:]
         service.send_signal(signal.SIGTERM)  # what `kill`, a supervisor or a timeout sends
         _, err = make.communicate(timeout=30)

@@ -11,19 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.test_process import ROOT, _free_port, _wait_ready
+from tests.service.test_process import ROOT
 from tests.service.test_startup_checks import otlp_http_env
+from tests.support.net import free_port, wait_service_ready
 from tests.support.otlp_receiver import HttpReceiver
 
 
 def test_the_first_metric_export_comes_at_startup_with_every_bucket_at_zero(tmp_path: Path) -> None:
     receiver = HttpReceiver().start()
-    port = _free_port()
+    port = free_port()
     env = otlp_http_env(receiver, tmp_path, OTEL_METRIC_EXPORT_INTERVAL="60000")  # the default: no other export in the test
     process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_ready(port)
+        wait_service_ready(port)
         assert receiver.received.wait_for(lambda: bool(receiver.received.metric("ml.feature.bucket")), timeout=15), (
             "no metric export in the first seconds after startup"
         )

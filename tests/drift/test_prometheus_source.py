@@ -8,17 +8,16 @@ one that got no traffic at all.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from service import drift_report
 from service.drift.sources import from_prometheus
+from tests.support.net import free_port, wait_ok
 
 STEP_S = 15  # the scrape interval of the history
 NOW = (int(time.time()) // STEP_S) * STEP_S
@@ -48,11 +47,6 @@ def _history() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -64,7 +58,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     blocks = [promtool, "tsdb", "create-blocks-from", "openmetrics", str(work / "history.om"), str(work / "data")]
     subprocess.run(blocks, check=True, capture_output=True)
     (work / "prometheus.yml").write_text("global: {}\n")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}"],
@@ -72,16 +66,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/-/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("prometheus never became ready")
+        wait_ok(f"{url}/-/ready", 60, "prometheus", interval_s=0.2)
         yield url
     finally:
         process.terminate()

@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from service.api.schemas import EXAMPLE_APPLICATION
 from service.app import create_app
 from service.config import Settings
+from tests.support.net import free_port
 from tests.support.otlp_json import otlp_json
 from tests.support.otlp_receiver import GrpcReceiver
 
@@ -43,11 +44,6 @@ def collector_binary() -> Path:
     return Path(cache) / f"otelcol-v{version}" / "otelcol-ml"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture
 def receiver() -> Iterator[GrpcReceiver]:
@@ -61,7 +57,7 @@ def collector(tmp_path: Path, receiver: GrpcReceiver) -> Iterator[str]:
     """A Collector with an OTLP/HTTP receiver on a free port, forwarding traces and logs to ``receiver``; its base URL."""
     binary = collector_binary()
     assert binary.exists(), f"no Collector build at {binary}: run scripts/stack.sh provision"
-    port = _free_port()
+    port = free_port()
     config = {
         "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{port}"}}}},
         "exporters": {"otlp_grpc": {"endpoint": f"127.0.0.1:{receiver.port}", "tls": {"insecure": True}}},

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from service.loadgen import LoadConfig, run_load
+from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,15 +45,10 @@ class RunningService:
         return "".join(p.read_text() for p in sorted(self.telemetry_dir.glob("traces*.jsonl*")))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def start_service(workdir: Path, **settings: str) -> RunningService:
     """``python -m service`` on a free loopback port, with its telemetry files under ``workdir`` and ``settings`` set."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_", "PROFILE_"))}
     env.update(TELEMETRY_DIR=str(workdir / "telemetry"), PYTHONPATH=str(REPO), **settings)
     log_path = workdir / "service.log"
@@ -134,7 +129,7 @@ def test_cli_refuses_remote_targets_and_reports_a_missing_service() -> None:
         timeout=30,
     )
     assert remote.returncode == 2 and "--allow-remote" in remote.stderr
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     missing = subprocess.run(
         [sys.executable, "-m", "service.loadgen", "--url", url, "--wait-ready", "0"],
         cwd=REPO,

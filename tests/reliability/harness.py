@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.net import free_port
 from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver, Received
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,8 +187,3 @@ class ServiceProcess:
         self.process.wait(timeout=10)
         self._log.close()
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

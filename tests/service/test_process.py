@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,11 @@ from pathlib import Path
 import httpx
 
 from service.api.schemas import EXAMPLE_APPLICATION
+from tests.support.net import free_port, wait_service_ready
 from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -32,18 +27,6 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-def _wait_ready(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("service never became ready")
 
 
 def test_missing_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> None:
@@ -67,7 +50,7 @@ def test_corrupt_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> No
 def test_sigterm_exits_within_export_timeout_plus_5s_when_the_collector_hangs(tmp_path: Path) -> None:
     receiver = GrpcReceiver().start()
     receiver.hang.event.clear()  # accepts connections, never answers
-    port = _free_port()
+    port = free_port()
     process = _serve(
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
@@ -79,7 +62,7 @@ def test_sigterm_exits_within_export_timeout_plus_5s_when_the_collector_hangs(tm
         port,
     )
     try:
-        _wait_ready(port)
+        wait_service_ready(port)
         for _ in range(20):
             assert httpx.post(f"http://127.0.0.1:{port}/predict", json=EXAMPLE_APPLICATION).status_code == 200
         started = time.monotonic()
@@ -98,7 +81,7 @@ def test_sigterm_exits_within_export_timeout_plus_5s_when_the_collector_hangs(tm
 def test_a_normal_stop_keeps_reporting_the_model_loaded(tmp_path: Path) -> None:
     """The final export says 1: the collector holds it for metric_expiration, and a 0 would page ModelNotLoaded."""
     receiver = HttpReceiver().start()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--port", str(port)],
@@ -114,7 +97,7 @@ def test_a_normal_stop_keeps_reporting_the_model_loaded(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_ready(port)
+        wait_service_ready(port)
         exported_before = len(receiver.received.metric("ml.model.loaded"))
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

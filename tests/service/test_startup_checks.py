@@ -12,7 +12,8 @@ import pytest
 
 from service.__main__ import settings_from_args
 from service.config import SettingsError
-from tests.service.test_process import ROOT, _free_port, _wait_ready
+from tests.service.test_process import ROOT
+from tests.support.net import free_port, wait_service_ready
 from tests.support.otlp_receiver import HttpReceiver
 
 
@@ -73,14 +74,14 @@ def otlp_http_env(receiver: HttpReceiver, telemetry_dir: Path, **settings: str) 
 
 def test_the_startup_line_names_the_endpoints_and_the_effective_sampler(tmp_path: Path) -> None:
     receiver = HttpReceiver().start()
-    port = _free_port()
+    port = free_port()
     env = otlp_http_env(receiver, tmp_path, OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
-        _wait_ready(port)
+        wait_service_ready(port)
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=30)[0].decode()
     finally:

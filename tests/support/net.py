@@ -1,0 +1,33 @@
+"""Loopback helpers for tests that start real servers: a free port, and waiting for a URL to answer 200."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ok(url: str, timeout_s: float, what: str, interval_s: float = 0.1) -> None:
+    """Return once ``GET url`` answers 200; raise ``AssertionError`` naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(interval_s)
+    raise AssertionError(f"{what} never became ready")
+
+
+def wait_service_ready(port: int, timeout_s: float = 30.0) -> None:
+    """Return once the service on ``port`` answers ``/health/ready`` with 200 (``AssertionError`` after ``timeout_s``)."""
+    wait_ok(f"http://127.0.0.1:{port}/health/ready", timeout_s, "service")
