@@ -24,13 +24,15 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
-from otel.span_encoder import Groups, SpanEncoder, _fields, _flags
+from otel.span_encoder import Groups, SpanEncoder, otlp_flags, span_fields
 
 _KIND = {kind: b',"kind":%d' % (kind.value + 1) for kind in SpanKind}  # the protobuf enum counts from UNSPECIFIED = 0
-_FLAGS_LOCAL = b',"flags":%d}' % _flags(None)
-_FLAGS_REMOTE = b',"flags":%d}' % (_flags(None) | 0x200)
+# A span's flags depend only on whether its parent is remote: both forms written once.
+_FLAGS_LOCAL = b',"flags":%d}' % otlp_flags(None)
+_REMOTE_PARENT = SpanContext(trace_id=1, span_id=1, is_remote=True)
+_FLAGS_REMOTE = b',"flags":%d}' % otlp_flags(_REMOTE_PARENT)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NON_FINITE = {math.inf: b'"Infinity"', -math.inf: b'"-Infinity"'}
 _UNSET_CODE = StatusCode.UNSET
@@ -101,7 +103,7 @@ class JsonSpanEncoder(SpanEncoder):
 
     def _span(self, span: ReadableSpan) -> bytes:
         (context, parent, name, kind, start_time, end_time, attributes, dropped_attributes,
-         events, dropped_events, links, dropped_links, status) = _fields(span)  # fmt: skip
+         events, dropped_events, links, dropped_links, status) = span_fields(span)  # fmt: skip
         assert context is not None
         parts = [b'{"traceId":"%032x","spanId":"%016x"' % (context.trace_id, context.span_id)]
         if context.trace_state:
@@ -149,7 +151,7 @@ class JsonSpanEncoder(SpanEncoder):
 
     def _link(self, link: Any) -> bytes:
         head = b'{"traceId":"%032x","spanId":"%016x"' % (link.context.trace_id, link.context.span_id)
-        return head + self._attribute_list(link.attributes, link.dropped_attributes) + b',"flags":%d}' % _flags(link.context)
+        return head + self._attribute_list(link.attributes, link.dropped_attributes) + b',"flags":%d}' % otlp_flags(link.context)
 
     def _key_value_entry(self, tag: int, key: str, value: Any) -> bytes:
         return key_value(key, value)
