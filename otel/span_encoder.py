@@ -2,8 +2,8 @@
 
 Why: the SDK's encoder (``opentelemetry-exporter-otlp-proto-common``) builds a protobuf object per
 span, attribute and value, and hashes each span's ``Resource`` (a ``json.dumps`` of its attributes)
-to group them: about 28 µs per span here, on the export thread, holding the GIL the request path
-needs (BENCHMARKS.md). This module writes the same ``ExportTraceServiceRequest`` directly:
+to group them, several times this module's cost per span (BENCHMARKS.md, unit costs), on the export
+thread, holding the GIL the request path needs. This module writes the same ``ExportTraceServiceRequest`` directly:
 
 * the resource and the instrumentation scope are encoded once and reused (grouped by identity);
 * a ``KeyValue`` whose value is a string, bool or int (``ml.stage``, ``http.route``, model
