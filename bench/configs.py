@@ -69,7 +69,10 @@ def all_configs() -> list[BenchConfig]:
             collector="up",
         ),
         BenchConfig(
-            "full", "100% traced and exported (traces, metrics; log records for 5xx and slow requests), profiling off", env=dict(PROFILING_OFF), collector="up"
+            "full",
+            "100% traced and exported (traces, metrics; log records for 5xx and slow requests), profiling off",
+            env=dict(PROFILING_OFF),
+            collector="up",
         ),
         BenchConfig(
             "full+profiling",

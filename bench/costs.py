@@ -276,7 +276,9 @@ def measure_units(requests: int = 200) -> dict[str, float]:
     overrides = TelemetryOverrides(
         span_processors=[SimpleSpanProcessor(spans)], log_processors=[SimpleLogRecordProcessor(logs)], sampler=ALWAYS_ON
     )
-    app = create_app(Settings.from_env({}, profile_sample_rate=0.0, profile_slow_ms=0.0, request_log="sampled"), telemetry_overrides=overrides)
+    app = create_app(
+        Settings.from_env({}, profile_sample_rate=0.0, profile_slow_ms=0.0, request_log="sampled"), telemetry_overrides=overrides
+    )
     bodies = sample_bodies()
 
     async def serve() -> None:

@@ -23,6 +23,7 @@ from time import time_ns
 from typing import Any
 
 import numpy as np
+from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -35,7 +36,6 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
-from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
@@ -49,7 +49,7 @@ SMALL_ARRAY_MAX = 48
 class HistogramPoint:
     """One attribute set of a histogram; ``record`` is safe from any thread."""
 
-    __slots__ = ("attributes", "_bounds", "_bounds_array", "_counts", "_sum", "_count", "_min", "_max", "_exemplars", "_lock")
+    __slots__ = ("_bounds", "_bounds_array", "_count", "_counts", "_exemplars", "_lock", "_max", "_min", "_sum", "attributes")
 
     def __init__(self, attributes: Attributes, bounds: Sequence[float]) -> None:
         self.attributes = dict(attributes)
@@ -70,10 +70,8 @@ class HistogramPoint:
             self._counts[index] += 1
             self._sum += value
             self._count += 1
-            if value < self._min:
-                self._min = value
-            if value > self._max:
-                self._max = value
+            self._min = min(self._min, value)
+            self._max = max(self._max, value)
             if sampled is not None:
                 self._exemplars[index] = (value, time_ns(), sampled.trace_id, sampled.span_id)
 
@@ -129,14 +127,14 @@ class HistogramPoint:
 class SumPoint:
     """One attribute set of a counter or up-down counter."""
 
-    __slots__ = ("attributes", "_value", "_lock")
+    __slots__ = ("_lock", "_value", "attributes")
 
     def __init__(self, attributes: Attributes) -> None:
         self.attributes = dict(attributes)
         self._value: int | float = 0
         self._lock = threading.Lock()
 
-    def add(self, amount: int | float) -> None:
+    def add(self, amount: float) -> None:
         with self._lock:
             self._value += amount
 

@@ -55,8 +55,21 @@ PLUMBING: Final = "plumbing"
 INSTRUMENTATION: Final = "instrumentation"
 
 PLUMBING_PACKAGES: Final = (
-    "asyncio", "selectors", "threading", "concurrent.futures", "queue", "contextvars", "contextlib",
-    "anyio", "sniffio", "starlette", "fastapi", "uvicorn", "uvloop", "h11", "httptools",
+    "asyncio",
+    "selectors",
+    "threading",
+    "concurrent.futures",
+    "queue",
+    "contextvars",
+    "contextlib",
+    "anyio",
+    "sniffio",
+    "starlette",
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+    "h11",
+    "httptools",
 )
 INSTRUMENTATION_PACKAGES: Final = ("otel", "opentelemetry", "pyinstrument")
 _NOT_CODE: Final = frozenset({BUILTIN, PLUMBING, INSTRUMENTATION})
@@ -258,4 +271,3 @@ def describe_code(module: str, qualname: str, file: str, line: int, classifier: 
         file = os.path.abspath(file)
     name = f"{module}.{qualname}" if module else qualname
     return Frame(name, file, line, classifier.kind(module, file))
-

@@ -21,7 +21,9 @@ class MLInstruments:
     def __init__(self, meter: Meter, fast: FastMetrics) -> None:
         predictions = fast.counter("ml.predictions", "{prediction}", "Predictions made, by predicted class.")
         self._classes = (predictions.point(_CLASS_ATTRIBUTES[0]), predictions.point(_CLASS_ATTRIBUTES[1]))
-        self._score = fast.histogram("ml.prediction.score", "1", "Predicted probability of the positive class.", SCORE_BUCKETS).point()
+        self._score = fast.histogram(
+            "ml.prediction.score", "1", "Predicted probability of the positive class.", SCORE_BUCKETS
+        ).point()
         self._batch_size = fast.histogram("ml.batch.size", "{row}", "Rows scored per request.", BATCH_SIZE_BUCKETS).point()
         self.model_loaded = 0
         meter.create_observable_gauge(
@@ -54,9 +56,14 @@ class ProcessInstruments:
         self._process = psutil.Process()
         self._lock = threading.Lock()
         self._process.cpu_percent(None)  # primes the utilisation baseline
-        meter.create_observable_counter("process.cpu.time", callbacks=[self._cpu_time], unit="s", description="CPU seconds used, by mode.")
+        meter.create_observable_counter(
+            "process.cpu.time", callbacks=[self._cpu_time], unit="s", description="CPU seconds used, by mode."
+        )
         meter.create_observable_gauge(
-            "process.cpu.utilization", callbacks=[self._cpu_utilization], unit="1", description="CPU used since the last collection, per core count."
+            "process.cpu.utilization",
+            callbacks=[self._cpu_utilization],
+            unit="1",
+            description="CPU used since the last collection, per core count.",
         )
         meter.create_observable_up_down_counter(
             "process.memory.usage", callbacks=[self._memory], unit="By", description="Resident set size."

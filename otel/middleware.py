@@ -90,7 +90,9 @@ class TelemetryMiddleware:
         self.slow_ns = int(slow_ms * 1e6) if slow_ms > 0 else None
         self.logger = logging.getLogger(REQUEST_LOGGER)
         fast = recorder.fast
-        self._duration = fast.histogram("http.server.request.duration", "s", "Duration of HTTP server requests.", LATENCY_BUCKETS_S)
+        self._duration = fast.histogram(
+            "http.server.request.duration", "s", "Duration of HTTP server requests.", LATENCY_BUCKETS_S
+        )
         self._active = fast.up_down_counter("http.server.active_requests", "{request}", "Number of active HTTP server requests.")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -69,7 +69,9 @@ class FastHttpSpanExporter(HttpSpanExporter):
                 result.error = error
                 return SpanExportResult.FAILURE
             if _is_request_too_large(serialized, self._max_request_size):
-                log.warning("Dropping span batch: %d bytes exceeds max_request_size %d bytes", len(serialized), self._max_request_size)
+                log.warning(
+                    "Dropping span batch: %d bytes exceeds max_request_size %d bytes", len(serialized), self._max_request_size
+                )
                 result.error = RequestPayloadTooLargeError(f"span batch of {len(serialized)} bytes over {self._max_request_size}")
                 return SpanExportResult.FAILURE
             sent = self._client.export(serialized)

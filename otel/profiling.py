@@ -84,7 +84,7 @@ class ProfilerConfig:
 class StageProfile:
     """An in-progress pyinstrument profile of one stage; start and stop it on the thread that runs the stage."""
 
-    __slots__ = ("_profiler", "_cpu_start")
+    __slots__ = ("_cpu_start", "_profiler")
 
     def __init__(self, interval_s: float) -> None:
         # async_mode="disabled": we profile one worker thread, and it lets profiles nest or coexist.

@@ -99,7 +99,7 @@ def _started_ns(span: Span | None) -> int | None:
 class _Watch:
     """One in-flight request as the watchdog sees it; written by its worker thread, sampled by the watchdog."""
 
-    __slots__ = ("start_ns", "thread_id", "stage", "last_ns", "samples", "assigned", "kept")
+    __slots__ = ("assigned", "kept", "last_ns", "samples", "stage", "start_ns", "thread_id")
 
     def __init__(self, start_ns: int, thread_id: int) -> None:
         self.start_ns = start_ns
@@ -267,7 +267,11 @@ class SlowCapture:
                     codes.clear()
                 module = frame.f_globals.get("__name__", "")
                 described = codes[code] = describe_code(
-                    module if isinstance(module, str) else "", code.co_qualname, code.co_filename, code.co_firstlineno, self._classifier
+                    module if isinstance(module, str) else "",
+                    code.co_qualname,
+                    code.co_filename,
+                    code.co_firstlineno,
+                    self._classifier,
                 )
             out.append(described)
             frame = frame.f_back

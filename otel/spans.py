@@ -181,13 +181,17 @@ class LightSpan(trace.Span, ReadableSpan):
         limits = self._tracer.limits
         if limits.max_events is not None and len(self._events) >= limits.max_events:
             return
-        bounded = BoundedAttributes(limits.max_event_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True)
+        bounded = BoundedAttributes(
+            limits.max_event_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True
+        )
         self._events.append(Event(name, bounded, timestamp))
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, AttributeValue] | None = None) -> None:
         limits = self._tracer.limits
         if self._end_time is None and context.is_valid and (limits.max_links is None or len(self._links) < limits.max_links):
-            bounded = BoundedAttributes(limits.max_link_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True)
+            bounded = BoundedAttributes(
+                limits.max_link_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True
+            )
             self._links.append(Link(context, bounded))
 
     def update_name(self, name: str) -> None:
@@ -244,4 +248,3 @@ def _clean(key: str, value: Any, max_length: int | None) -> AttributeValue | Non
     """A value as the SDK would store it (sequences to tuples, long strings cut), or None if invalid."""
     cleaned = BoundedAttributes(None, {key: value}, max_value_len=max_length)
     return cleaned.get(key)
-

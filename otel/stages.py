@@ -83,7 +83,7 @@ class StageRecorder:
 class Stage:
     """One running stage; use as a context manager. ``set_attribute`` is a no-op when unsampled."""
 
-    __slots__ = ("_recorder", "_request", "name", "_attributes", "span", "_token", "_start")
+    __slots__ = ("_attributes", "_recorder", "_request", "_start", "_token", "name", "span")
 
     def __init__(
         self, recorder: StageRecorder, request: RequestState | None, name: str, attributes: dict[str, AttributeValue]
@@ -98,7 +98,9 @@ class Stage:
         if request.sampled if request is not None else trace.get_current_span().is_recording():
             recorder = self._recorder
             parent = trace.get_current_span().get_span_context()
-            span = recorder.tracer.start_child(self.name, parent, {ML_STAGE: self.name, **recorder.span_attributes, **self._attributes})
+            span = recorder.tracer.start_child(
+                self.name, parent, {ML_STAGE: self.name, **recorder.span_attributes, **self._attributes}
+            )
             self.span = span
             self._token = context.attach(trace.set_span_in_context(span))
             if request is not None and recorder.observers:
@@ -110,9 +112,7 @@ class Stage:
         if self.span is not None:
             self.span.set_attribute(key, value)
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         end = perf_counter_ns()
         recorder, span = self._recorder, self.span
         if exc is not None:
@@ -170,4 +170,3 @@ def stage(name: str, **attributes: AttributeValue) -> Stage | _NoopStage:
     if request is None:
         return NOOP_STAGE
     return Stage(request.recorder, request, name, attributes)
-

@@ -163,7 +163,9 @@ def render_rules(reference: DriftReference, options: Options) -> str:
         for label, share in zip(feature.labels, feature.reference, strict=True):
             lines.append(f"      - record: {REFERENCE}")
             lines.append(f"        expr: vector({share:g})")
-            lines.append(f"        labels: {{ml_feature: {feature.name}, ml_bucket: {_yaml_str(label)}, ml_model_version: {_yaml_str(version)}}}")
+            lines.append(
+                f"        labels: {{ml_feature: {feature.name}, ml_bucket: {_yaml_str(label)}, ml_model_version: {_yaml_str(version)}}}"
+            )
     text = "\n".join(lines) + "\n"
     text += "\n  - name: ml-drift.1h\n    rules:\n" + _window_rules("1h", version)
     text += "\n  # A day of data per evaluation: every 2 minutes is plenty for a 24h window.\n"
@@ -174,10 +176,22 @@ def render_rules(reference: DriftReference, options: Options) -> str:
         "population shift? If it persists, retrain on recent data."
     )
     text += "\n  - name: ml-drift.alerts\n    rules:\n"
-    text += _alert("FeatureDrift", f'ml_feature!="{SCORE_FEATURE}"', options.feature_threshold, options.min_count,
-                   "input {{ $labels.ml_feature }}", runbook)
-    text += _alert("PredictionDrift", f'ml_feature="{SCORE_FEATURE}"', options.prediction_threshold, options.min_count,
-                   "the predicted score", runbook.replace("of the feature", "of the score and of the inputs that moved"))
+    text += _alert(
+        "FeatureDrift",
+        f'ml_feature!="{SCORE_FEATURE}"',
+        options.feature_threshold,
+        options.min_count,
+        "input {{ $labels.ml_feature }}",
+        runbook,
+    )
+    text += _alert(
+        "PredictionDrift",
+        f'ml_feature="{SCORE_FEATURE}"',
+        options.prediction_threshold,
+        options.min_count,
+        "the predicted score",
+        runbook.replace("of the feature", "of the score and of the inputs that moved"),
+    )
     return text
 
 
@@ -276,17 +290,24 @@ def render_tests(reference: DriftReference, options: Options) -> str:
                 rate = 2 * per_minute * share if i % 2 == parity else 0.0
                 series.append({"series": _series(name, instance, f.name, label, version), "values": _segments([(rate, 120)])[0]})
     quiet = [
-        {"expr": f"{psi_series(w)} < bool 0.001", "eval_time": "120m",
-         "exp_samples": [{"labels": f'{{job="{JOB}", ml_feature="{f.name}"}}', "value": 1} for f in features]}
+        {
+            "expr": f"{psi_series(w)} < bool 0.001",
+            "eval_time": "120m",
+            "exp_samples": [{"labels": f'{{job="{JOB}", ml_feature="{f.name}"}}', "value": 1} for f in features],
+        }
         for w in WINDOWS
     ]
-    cases.append({
-        "name": "Reference-like traffic split unevenly over two workers: PSI ~0, no alert",
-        "interval": "1m",
-        "input_series": series,
-        "alert_rule_test": [{"eval_time": "120m", "alertname": a, "exp_alerts": []} for a in ("FeatureDrift", "PredictionDrift")],
-        "promql_expr_test": quiet,
-    })
+    cases.append(
+        {
+            "name": "Reference-like traffic split unevenly over two workers: PSI ~0, no alert",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [
+                {"eval_time": "120m", "alertname": a, "exp_alerts": []} for a in ("FeatureDrift", "PredictionDrift")
+            ],
+            "promql_expr_test": quiet,
+        }
+    )
 
     # 2. Reference-like for an hour, then the drift scenario: incomes three deciles lower,
     #    small_business 30 % of loans, scores two deciles higher; everything else unchanged.
@@ -329,25 +350,41 @@ def render_tests(reference: DriftReference, options: Options) -> str:
             check["eval_time"] = "150m"
             checks.append(check)
     firing_inputs = sorted(f for f in drifted if f != SCORE_FEATURE)
-    cases.append({
-        "name": "Drift scenario: FeatureDrift for exactly the shifted inputs, PredictionDrift, after 30 minutes",
-        "interval": "1m",
-        "input_series": series,
-        "alert_rule_test": [
-            {"eval_time": f"{inputs_cross + 28}m", "alertname": "FeatureDrift", "exp_alerts": []},
-            {"eval_time": f"{score_cross + 28}m", "alertname": "PredictionDrift", "exp_alerts": []},
-            {"eval_time": "150m", "alertname": "FeatureDrift", "exp_alerts": [
-                {"exp_labels": {"job": JOB, "ml_feature": f, "severity": "warning", "component": "model"},
-                 "exp_annotations": _annotations("FeatureDrift", f, expected_1h[f], options)}
-                for f in firing_inputs
-            ]},
-            {"eval_time": "150m", "alertname": "PredictionDrift", "exp_alerts": [
-                {"exp_labels": {"job": JOB, "ml_feature": SCORE_FEATURE, "severity": "warning", "component": "model"},
-                 "exp_annotations": _annotations("PredictionDrift", SCORE_FEATURE, expected_1h[SCORE_FEATURE], options)}
-            ]},
-        ],
-        "promql_expr_test": checks,
-    })
+    cases.append(
+        {
+            "name": "Drift scenario: FeatureDrift for exactly the shifted inputs, PredictionDrift, after 30 minutes",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [
+                {"eval_time": f"{inputs_cross + 28}m", "alertname": "FeatureDrift", "exp_alerts": []},
+                {"eval_time": f"{score_cross + 28}m", "alertname": "PredictionDrift", "exp_alerts": []},
+                {
+                    "eval_time": "150m",
+                    "alertname": "FeatureDrift",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {"job": JOB, "ml_feature": f, "severity": "warning", "component": "model"},
+                            "exp_annotations": _annotations("FeatureDrift", f, expected_1h[f], options),
+                        }
+                        for f in firing_inputs
+                    ],
+                },
+                {
+                    "eval_time": "150m",
+                    "alertname": "PredictionDrift",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {"job": JOB, "ml_feature": SCORE_FEATURE, "severity": "warning", "component": "model"},
+                            "exp_annotations": _annotations(
+                                "PredictionDrift", SCORE_FEATURE, expected_1h[SCORE_FEATURE], options
+                            ),
+                        }
+                    ],
+                },
+            ],
+            "promql_expr_test": checks,
+        }
+    )
 
     # 3. The same drift at a trickle (fewer than --min-count predictions an hour): PSI is
     #    mostly sampling noise at that volume, so no page.
@@ -356,13 +393,19 @@ def render_tests(reference: DriftReference, options: Options) -> str:
     for f in features:
         new = drifted.get(f.name, np.asarray(f.reference))
         for label, share in zip(f.labels, new, strict=True):
-            series.append({"series": _series(name, "w1", f.name, label, version), "values": _segments([(trickle * share, 180)])[0]})
-    cases.append({
-        "name": f"Drifted but under {options.min_count} predictions an hour: quiet",
-        "interval": "1m",
-        "input_series": series,
-        "alert_rule_test": [{"eval_time": "150m", "alertname": a, "exp_alerts": []} for a in ("FeatureDrift", "PredictionDrift")],
-    })
+            series.append(
+                {"series": _series(name, "w1", f.name, label, version), "values": _segments([(trickle * share, 180)])[0]}
+            )
+    cases.append(
+        {
+            "name": f"Drifted but under {options.min_count} predictions an hour: quiet",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [
+                {"eval_time": "150m", "alertname": a, "exp_alerts": []} for a in ("FeatureDrift", "PredictionDrift")
+            ],
+        }
+    )
 
     header = (
         "# GENERATED by scripts/gen_drift_rules.py with drift.yml: do not edit (tests/config fails when stale).\n"
@@ -387,9 +430,15 @@ def generate(card: Path, options: Options) -> tuple[str, str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--card", type=Path, default=CARD)
-    parser.add_argument("--feature-threshold", type=float, default=Options.feature_threshold, help="FeatureDrift: PSI above this (0.2)")
-    parser.add_argument("--prediction-threshold", type=float, default=Options.prediction_threshold, help="PredictionDrift: PSI above this (0.2)")
-    parser.add_argument("--min-count", type=int, default=Options.min_count, help="alerts need this many predictions per hour (500)")
+    parser.add_argument(
+        "--feature-threshold", type=float, default=Options.feature_threshold, help="FeatureDrift: PSI above this (0.2)"
+    )
+    parser.add_argument(
+        "--prediction-threshold", type=float, default=Options.prediction_threshold, help="PredictionDrift: PSI above this (0.2)"
+    )
+    parser.add_argument(
+        "--min-count", type=int, default=Options.min_count, help="alerts need this many predictions per hour (500)"
+    )
     parser.add_argument("--check", action="store_true", help="compare with the committed files (options from their header)")
     return parser
 

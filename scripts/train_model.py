@@ -32,9 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # allow `python scripts/train_model.py` from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
-from service.drift.buckets import decile_shares  # noqa: E402
-from service.pipeline.features import FEATURE_NAMES, engineer_features, monthly_installment  # noqa: E402
-from service.pipeline.vocabulary import (  # noqa: E402
+from service.drift.buckets import decile_shares
+from service.pipeline.features import FEATURE_NAMES, engineer_features, monthly_installment
+from service.pipeline.vocabulary import (
     CATEGORICAL_FIELDS,
     HOME_OWNERSHIP,
     LOAN_TERMS,

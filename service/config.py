@@ -42,45 +42,73 @@ class Settings:
     max_batch_size: int = _env("MAX_BATCH_SIZE", 1000, "Most rows accepted by `POST /predict/batch` (more → 422).")
     max_body_bytes: int = _env("MAX_BODY_BYTES", 1_048_576, "Largest request body (more → 413, never read whole).")
     max_header_bytes: int = _env(
-        "MAX_HEADER_BYTES", 32_768, "Largest request head (request line + headers; more → 431 before the app runs). nginx's default is 4 × 8 KiB."
+        "MAX_HEADER_BYTES",
+        32_768,
+        "Largest request head (request line + headers; more → 431 before the app runs). nginx's default is 4 × 8 KiB.",
     )
-    max_headers: int = _env("MAX_HEADERS", 100, "Most header fields in one request (more → 431 before the app runs), as Envoy and Apache.")
+    max_headers: int = _env(
+        "MAX_HEADERS", 100, "Most header fields in one request (more → 431 before the app runs), as Envoy and Apache."
+    )
     header_timeout_s: float = _env(
-        "HEADER_TIMEOUT_S", 10.0, "A request head not complete this long after it started (or the connection opened) → 408, connection closed."
+        "HEADER_TIMEOUT_S",
+        10.0,
+        "A request head not complete this long after it started (or the connection opened) → 408, connection closed.",
     )
     max_connections: int = _env(
-        "MAX_CONNECTIONS", 1000, "Open connections per worker; one more is closed at once (under the usual 1024 file-descriptor limit)."
+        "MAX_CONNECTIONS",
+        1000,
+        "Open connections per worker; one more is closed at once (under the usual 1024 file-descriptor limit).",
     )
     client_attribute_max_chars: int = _env(
-        "CLIENT_ATTRIBUTE_MAX_CHARS", 1024, "Longest span attribute taken from the client (path, method); OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT also applies."
+        "CLIENT_ATTRIBUTE_MAX_CHARS",
+        1024,
+        "Longest span attribute taken from the client (path, method); OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT also applies.",
     )
     onnx_intra_op_threads: int = _env("ONNX_INTRA_OP_THREADS", 1, "onnxruntime intra-op threads (0 = onnxruntime default).")
     onnx_inter_op_threads: int = _env("ONNX_INTER_OP_THREADS", 1, "onnxruntime inter-op threads (0 = onnxruntime default).")
     telemetry_dir: Path = _env("TELEMETRY_DIR", Path("telemetry"), "Embedded default: where traces/logs go as OTLP/JSON lines.")
-    telemetry_file_max_bytes: int = _env("TELEMETRY_FILE_MAX_BYTES", 50 * 1_048_576, "Embedded default: rotate a telemetry file past this size.")
+    telemetry_file_max_bytes: int = _env(
+        "TELEMETRY_FILE_MAX_BYTES", 50 * 1_048_576, "Embedded default: rotate a telemetry file past this size."
+    )
     telemetry_file_backups: int = _env("TELEMETRY_FILE_BACKUPS", 3, "Embedded default: rotated files kept per signal.")
     log_level: str = _env("LOG_LEVEL", "INFO", "Level of the stdout log (the OTLP log export is always INFO and up).")
     log_format: str = _env("LOG_FORMAT", "text", "stdout log format: `text` or `json`.")
     request_log: str = _env(
-        "REQUEST_LOG", "notable", "Per-request log record: `notable` (5xx, slow, profiled), `sampled` (also every sampled trace), `all` or `off`."
+        "REQUEST_LOG",
+        "notable",
+        "Per-request log record: `notable` (5xx, slow, profiled), `sampled` (also every sampled trace), `all` or `off`.",
     )
     inline_single_rows: bool = _env(
         "INLINE_SINGLE_ROWS",
         True,
         "Score one-row requests on the event loop: a thread-pool hop costs more than their ~60 µs of work. Batches, and everything while `FAULT_SLOW_FEATURE_MS` is set, go to the thread pool.",
     )
-    api_keys: str = _env("API_KEYS", "", "Comma-separated API keys; when set, prediction endpoints need header `X-API-Key` (health stays open).")
+    api_keys: str = _env(
+        "API_KEYS", "", "Comma-separated API keys; when set, prediction endpoints need header `X-API-Key` (health stays open)."
+    )
     api_key_protects_metrics: bool = _env("API_KEY_PROTECTS_METRICS", False, "Also require the API key for `/metrics`.")
     api_key_protects_model: bool = _env("API_KEY_PROTECTS_MODEL", False, "Also require the API key for `/model`.")
-    record_feature_values: bool = _env("RECORD_FEATURE_VALUES", False, "Put request feature values on spans (off: never recorded).")
+    record_feature_values: bool = _env(
+        "RECORD_FEATURE_VALUES", False, "Put request feature values on spans (off: never recorded)."
+    )
     trace_health_endpoints: bool = _env("TRACE_HEALTH_ENDPOINTS", False, "Trace /health/* and /metrics too.")
-    profile_sample_rate: float = _env("PROFILE_SAMPLE_RATE", 0.1, "Fraction of sampled traces profiled with pyinstrument (0 disables).")
+    profile_sample_rate: float = _env(
+        "PROFILE_SAMPLE_RATE", 0.1, "Fraction of sampled traces profiled with pyinstrument (0 disables)."
+    )
     profile_interval_ms: float = _env("PROFILE_INTERVAL_MS", 1.0, "Profiler sampling interval.")
     profile_top_n: int = _env("PROFILE_TOP_N", 5, "Hot functions attached per span.")
-    profile_slow_ms: float = _env("PROFILE_SLOW_MS", 250.0, "Requests slower than this get hot functions even when not profiled (0 disables).")
-    fault_slow_feature_ms: float = _env("FAULT_SLOW_FEATURE_MS", 0.0, "Fault injection: slow pure-Python work in feature engineering, ms per request.")
+    profile_slow_ms: float = _env(
+        "PROFILE_SLOW_MS", 250.0, "Requests slower than this get hot functions even when not profiled (0 disables)."
+    )
+    fault_slow_feature_ms: float = _env(
+        "FAULT_SLOW_FEATURE_MS", 0.0, "Fault injection: slow pure-Python work in feature engineering, ms per request."
+    )
     fault_error_rate: float = _env("FAULT_ERROR_RATE", 0.0, "Fault injection: fraction of inference calls that raise.")
-    fault_slow_load_ms: float = _env("FAULT_SLOW_LOAD_MS", 0.0, "Fault injection: delay the model load at startup by this many ms (not ready, `ml_model_loaded` 0 meanwhile).")
+    fault_slow_load_ms: float = _env(
+        "FAULT_SLOW_LOAD_MS",
+        0.0,
+        "Fault injection: delay the model load at startup by this many ms (not ready, `ml_model_loaded` 0 meanwhile).",
+    )
 
     @property
     def model_card_path(self) -> Path:
@@ -167,6 +195,4 @@ def _parse(name: str, raw: str, kind: type) -> Any:
         raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}: {exc}") from None
 
 
-ENV_VARS: tuple[tuple[str, Any, str], ...] = tuple(
-    (f.metadata["env"], f.default, f.metadata["doc"]) for f in fields(Settings)
-)
+ENV_VARS: tuple[tuple[str, Any, str], ...] = tuple((f.metadata["env"], f.default, f.metadata["doc"]) for f in fields(Settings))

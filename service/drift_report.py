@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("drift-report"), help="output directory (default drift-report)")
     parser.add_argument("--moderate", type=float, default=Thresholds.moderate, help="PSI above this is moderate (0.1)")
     parser.add_argument("--significant", type=float, default=Thresholds.significant, help="PSI above this is significant (0.2)")
-    parser.add_argument("--fail-on", choices=("moderate", "significant"), help="exit 3 when input or prediction drift reaches this")
+    parser.add_argument(
+        "--fail-on", choices=("moderate", "significant"), help="exit 3 when input or prediction drift reaches this"
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
     return parser
 

@@ -80,4 +80,3 @@ def client(served: tuple[TestClient, Captured]) -> TestClient:
 @pytest.fixture
 def captured(served: tuple[TestClient, Captured]) -> Captured:
     return served[1]
-

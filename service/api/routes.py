@@ -30,7 +30,9 @@ def _body_doc(schema_name: str, example: Any) -> dict[str, Any]:
             "401": {"description": "API_KEYS is set and X-API-Key is missing or wrong."},
             "413": {"description": "Body larger than MAX_BODY_BYTES."},
             "415": {"description": "Content-Type is not application/json."},
-            "422": {"description": "A field is missing, extra, of the wrong type or out of range; `detail` names it and the rule."},
+            "422": {
+                "description": "A field is missing, extra, of the wrong type or out of range; `detail` names it and the rule."
+            },
             "503": {"description": "Model not loaded yet."},
         },
     }
@@ -93,12 +95,18 @@ async def _score(request: Request, endpoint: Endpoint) -> Response:
 router = APIRouter()
 
 
-@router.post("/predict", openapi_extra=_body_doc("LoanApplication", EXAMPLE_APPLICATION), summary="P(default) and class of one applicant")
+@router.post(
+    "/predict", openapi_extra=_body_doc("LoanApplication", EXAMPLE_APPLICATION), summary="P(default) and class of one applicant"
+)
 async def predict(request: Request) -> Response:
     return await _score(request, Endpoint.PREDICT)
 
 
-@router.post("/predict_proba", openapi_extra=_body_doc("LoanApplication", EXAMPLE_APPLICATION), summary="Both class probabilities of one applicant")
+@router.post(
+    "/predict_proba",
+    openapi_extra=_body_doc("LoanApplication", EXAMPLE_APPLICATION),
+    summary="Both class probabilities of one applicant",
+)
 async def predict_proba(request: Request) -> Response:
     return await _score(request, Endpoint.PREDICT_PROBA)
 

@@ -87,7 +87,7 @@ def render(report: dict[str, Any]) -> str:
     by_psi = sorted(report["features"], key=lambda f: -1.0 if f["psi"] is None else f["psi"], reverse=True)
     table = "".join(
         f'<tr><td><a href="#f-{escape(f["feature"])}">{escape(f["feature"])}</a></td><td>{escape(f["kind"])}</td>'
-        f'<td>{_psi(f["psi"])}</td><td>{_badge(f["verdict"])}</td><td>{f["count"]:g}</td></tr>'
+        f"<td>{_psi(f['psi'])}</td><td>{_badge(f['verdict'])}</td><td>{f['count']:g}</td></tr>"
         for f in by_psi
     )
     warnings = "".join(f'<div class="warn">{escape(w)}</div>' for w in report["warnings"])

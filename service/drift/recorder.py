@@ -51,9 +51,13 @@ class DriftRecorder:
 
         numeric = [f for f in reference.features if f.kind == "numeric"]
         self._numeric = [(f.name, _bisect_edges(f.edges, f.name in integer_fields), _decile_slots(f, slots)) for f in numeric]
-        self._numeric_np = [(name, np.asarray(edges, dtype=np.float64), np.asarray(table)) for name, edges, table in self._numeric]
+        self._numeric_np = [
+            (name, np.asarray(edges, dtype=np.float64), np.asarray(table)) for name, edges, table in self._numeric
+        ]
         categorical = [f for f in reference.features if f.kind == "categorical"]
-        self._categorical = [(f.name, {c: slots[(f.name, c)] for c in f.categories}, slots[(f.name, f.labels[-1])]) for f in categorical]
+        self._categorical = [
+            (f.name, {c: slots[(f.name, c)] for c in f.categories}, slots[(f.name, f.labels[-1])]) for f in categorical
+        ]
         score = next(f for f in reference.features if f.kind == "score")
         self._score_edges, self._score_slots = list(score.edges), _decile_slots(score, slots)
         self._score_np = (np.asarray(self._score_edges), np.asarray(self._score_slots))

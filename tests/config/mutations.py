@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_RULE_START = re.compile(r"^\s*- (?:alert|record): (?P<name>\S+)\s*$", re.M)
+_RULE_START = re.compile(r"^\s*- (?:alert|record): (?P<name>\S+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -56,4 +56,6 @@ def exercises(case: dict[str, Any], rule: str) -> bool:
     """Does this promtool test case check ``rule`` (an alert by name, a recorded series by query)?"""
     if any(check.get("alertname") == rule for check in case.get("alert_rule_test", [])):
         return True
-    return any(re.search(rf"(?<![\w:]){re.escape(rule)}(?![\w:])", check.get("expr", "")) for check in case.get("promql_expr_test", []))
+    return any(
+        re.search(rf"(?<![\w:]){re.escape(rule)}(?![\w:])", check.get("expr", "")) for check in case.get("promql_expr_test", [])
+    )

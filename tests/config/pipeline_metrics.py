@@ -24,7 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 APP_RESOURCE_LABELS = frozenset(
-    {"job", "instance", "ml_model_version", "deployment_environment_name", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+    {
+        "job",
+        "instance",
+        "ml_model_version",
+        "deployment_environment_name",
+        "otel_scope_name",
+        "otel_scope_version",
+        "otel_scope_schema_url",
+    }
 )
 COLLECTOR_LABELS = frozenset({"job", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
 # The connector's own dimensions, plus the two the collector config adds (http.response.status_code,
@@ -70,8 +78,7 @@ def _collector(name: str, kind: str, labels: set[str] | frozenset[str] = frozens
 
 def _per_signal(template: str, labels: set[str], always: bool) -> list[PromMetric]:
     return [
-        _collector(template.format(item=item), "counter", labels, always)
-        for item in ("spans", "metric_points", "log_records")
+        _collector(template.format(item=item), "counter", labels, always) for item in ("spans", "metric_points", "log_records")
     ]
 
 
@@ -102,7 +109,11 @@ METRICS: tuple[PromMetric, ...] = (
     _app("otel_sdk_exporter_span_inflight", "gauge", SDK_EXPORTER_LABELS),
     _app("otel_sdk_exporter_log_exported_total", "counter", SDK_EXPORTER_LABELS | {"error_type"}),
     _app("otel_sdk_exporter_log_inflight", "gauge", SDK_EXPORTER_LABELS),
-    _app("otel_sdk_exporter_operation_duration_seconds", "histogram", SDK_EXPORTER_LABELS | {"error_type", "rpc_response_status_code", "http_response_status_code"}),
+    _app(
+        "otel_sdk_exporter_operation_duration_seconds",
+        "histogram",
+        SDK_EXPORTER_LABELS | {"error_type", "rpc_response_status_code", "http_response_status_code"},
+    ),
     # --- spanmetrics connector (every span, before tail sampling) ---
     PromMetric("traces_span_metrics_calls_total", "counter", "spanmetrics", APP_RESOURCE_LABELS | SPAN_METRIC_LABELS),
     PromMetric("traces_span_metrics_duration_seconds", "histogram", "spanmetrics", APP_RESOURCE_LABELS | SPAN_METRIC_LABELS),

@@ -34,6 +34,6 @@ def test_compose_and_readme_give_the_same_default_threshold() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     passed = compose["services"]["otel-collector"]["environment"][THRESHOLD_VAR]
     assert passed == f"${{{THRESHOLD_VAR}:-{DEFAULT_THRESHOLD_MS}}}", f"docker-compose.yml gives the collector {passed!r}"
-    row = re.search(rf"^\| `{THRESHOLD_VAR}` \| `(?P<default>[^`]*)` \|", (ROOT / "README.md").read_text(), re.M)
+    row = re.search(rf"^\| `{THRESHOLD_VAR}` \| `(?P<default>[^`]*)` \|", (ROOT / "README.md").read_text(), re.MULTILINE)
     assert row is not None, f"README.md's settings table has no {THRESHOLD_VAR} row"
     assert row["default"] == str(DEFAULT_THRESHOLD_MS)

@@ -53,7 +53,9 @@ ENV_REF = re.compile(r"\$\{env:(?P<name>\w+)(?::-(?P<default>[^}]*))?\}")
 COMPOSE_VAR = re.compile(r"\$\{(?P<name>\w+)(?P<op>:?[-?+])?")
 
 
-def _run_compose(compose: str, *args: str, env_file: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run_compose(
+    compose: str, *args: str, env_file: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **(extra_env or {})}
     cmd = [compose, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -123,8 +125,9 @@ def test_config_refuses_to_run_without_a_grafana_password(compose: str, tmp_path
 
 
 def test_env_example_is_complete_once_the_password_is_set(compose: str) -> None:
-    result = _run_compose(compose, "--profile", "loadgen", "config", "--quiet", env_file=ENV_EXAMPLE,
-                          extra_env={"GF_ADMIN_PASSWORD": PASSWORD})
+    result = _run_compose(
+        compose, "--profile", "loadgen", "config", "--quiet", env_file=ENV_EXAMPLE, extra_env={"GF_ADMIN_PASSWORD": PASSWORD}
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -252,7 +255,7 @@ def test_no_admin_password_is_baked_in(services: dict) -> None:
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == PASSWORD, "the password must come from .env"
     assert grafana.get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
     # Any secret-looking setting must be a required variable, never a literal or a default.
-    secret = re.compile(r"^\s*(?P<key>[\w.]*(PASSWORD|SECRET|TOKEN|API_KEY)[\w.]*):\s*(?P<value>.*)$", re.I | re.M)
+    secret = re.compile(r"^\s*(?P<key>[\w.]*(PASSWORD|SECRET|TOKEN|API_KEY)[\w.]*):\s*(?P<value>.*)$", re.IGNORECASE | re.MULTILINE)
     for m in secret.finditer(COMPOSE_FILE.read_text()):
         assert re.fullmatch(r'"?\$\{\w+:\?[^}]+\}"?', m["value"].strip()), f"{m['key']} must be ${{VAR:?...}}, got {m['value']}"
 

@@ -31,7 +31,11 @@ class Stage:
 def _instructions(text: str) -> list[tuple[str, str]]:
     joined = re.sub(r"\\\n", " ", text)
     lines = [line.strip() for line in joined.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in lines
+        if line and not line.startswith("#")
+    ]
 
 
 def _stages() -> list[Stage]:
@@ -67,16 +71,26 @@ def _dockerignored(path: str, patterns: list[str]) -> bool:
 
 def _packages(include: list[str]) -> set[str]:
     """What setuptools' packages.find discovers: directories with __init__.py matching ``include``."""
-    found = {init.parent.relative_to(ROOT).as_posix().replace("/", ".") for init in ROOT.rglob("__init__.py") if ".venv" not in init.parts}
+    found = {
+        init.parent.relative_to(ROOT).as_posix().replace("/", ".")
+        for init in ROOT.rglob("__init__.py")
+        if ".venv" not in init.parts
+    }
     return {pkg for pkg in found if any(fnmatch.fnmatchcase(pkg, pattern) for pattern in include)}
 
 
 @pytest.fixture(scope="module")
 def context_files() -> set[str]:
     """Repository files `docker build .` sends as its context."""
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert not any(p.startswith("!") for p in patterns), "exceptions are not modelled here: extend _dockerignored"
-    files = {p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts}
+    files = {
+        p.relative_to(ROOT).as_posix()
+        for p in ROOT.rglob("*")
+        if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts
+    }
     return {f for f in files if not _dockerignored(f, patterns)}
 
 

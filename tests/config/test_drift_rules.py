@@ -23,7 +23,9 @@ from tests.config.mutations import Mutation, apply_mutation, exercises
 
 
 def _promtool_test(promtool: str, test_file: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, cwd=test_file.parent.parent, check=False)
+    return subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, cwd=test_file.parent.parent, check=False
+    )
 
 
 def test_committed_drift_rules_match_the_model_card() -> None:
@@ -42,7 +44,10 @@ def test_a_changed_card_makes_the_committed_rules_stale(tmp_path: Path) -> None:
 def test_reference_series_are_the_cards_bucket_shares() -> None:
     card = json.loads(gen.CARD.read_text())
     groups = {g["name"]: g for g in yaml.safe_load(gen.RULES.read_text())["groups"]}
-    recorded = {(r["labels"]["ml_feature"], r["labels"]["ml_bucket"]): float(r["expr"][len("vector(") : -1]) for r in groups["ml-drift.reference"]["rules"]}
+    recorded = {
+        (r["labels"]["ml_feature"], r["labels"]["ml_bucket"]): float(r["expr"][len("vector(") : -1])
+        for r in groups["ml-drift.reference"]["rules"]
+    }
     stats = card["reference_statistics"]
     assert recorded[("age", "q00")] == stats["numeric"]["age"]["bucket_shares"][0]
     assert recorded[("purpose", "small_business")] == stats["categorical"]["purpose"]["small_business"]

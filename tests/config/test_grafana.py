@@ -20,7 +20,12 @@ COLLECTOR_CONFIG = ROOT / "collector-config" / "otel-collector.yaml"
 ES_FIELDS = {
     "none": {"trace_id": "TraceId", "message": "Body", "level": "SeverityText", "service": "Resource.service.name"},
     "raw": {"trace_id": "TraceId", "message": "Body", "level": "SeverityText", "service": "Resource.service.name"},
-    "otel": {"trace_id": "trace_id", "message": "body.text", "level": "severity_text", "service": "resource.attributes.service.name"},
+    "otel": {
+        "trace_id": "trace_id",
+        "message": "body.text",
+        "level": "severity_text",
+        "service": "resource.attributes.service.name",
+    },
 }
 BUILTIN_VARS = {"__from", "__to", "__value", "__data", "__field", "__series", "__url_time_range", "__span", "__tags", "__all"}
 
@@ -154,9 +159,15 @@ def test_slow_requests_dashboard_leads_to_traces() -> None:
     assert "traces_span_metrics_duration_seconds_bucket" in exprs and "traces_span_metrics_calls_total" in exprs
     exemplar_series = {
         re.search(r"(\w+_duration_seconds)_bucket", t["expr"])[1]
-        for p in all_panels(dash) for t in p.get("targets", []) if t.get("exemplar")
+        for p in all_panels(dash)
+        for t in p.get("targets", [])
+        if t.get("exemplar")
     }
-    assert {"http_server_request_duration_seconds", "traces_span_metrics_duration_seconds", "ml_stage_duration_seconds"} <= exemplar_series
+    assert {
+        "http_server_request_duration_seconds",
+        "traces_span_metrics_duration_seconds",
+        "ml_stage_duration_seconds",
+    } <= exemplar_series
     text = yaml.safe_dump(dash)
     assert "minDuration=${slow_threshold}" in text, "a link searches Jaeger for the slow traces of an operation"
 
@@ -164,10 +175,14 @@ def test_slow_requests_dashboard_leads_to_traces() -> None:
 def test_collector_health_shows_every_way_telemetry_is_lost() -> None:
     exprs = "\n".join(_exprs(_dashboard("otel-collector-health")))
     for name in (
-        "otelcol_receiver_refused_spans_total", "otelcol_exporter_send_failed_spans_total",
-        "otelcol_exporter_enqueue_failed_spans_total", "otelcol_exporter_queue_size",
+        "otelcol_receiver_refused_spans_total",
+        "otelcol_exporter_send_failed_spans_total",
+        "otelcol_exporter_enqueue_failed_spans_total",
+        "otelcol_exporter_queue_size",
         "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early_total",
         "otelcol_processor_memory_limiter_refused_spans_total",
-        "otel_sdk_processor_span_processed_total", "otel_sdk_exporter_span_exported_total", "otel_sdk_processor_span_queue_size",
+        "otel_sdk_processor_span_processed_total",
+        "otel_sdk_exporter_span_exported_total",
+        "otel_sdk_processor_span_queue_size",
     ):
         assert name in exprs, f"collector health dashboard does not show {name}"

@@ -22,8 +22,9 @@ def _make_env() -> dict[str, str]:
 
 
 def _dry_run(target: str) -> str:
-    return subprocess.run(["make", "-n", target, "VENV=/nonexistent-venv"], cwd=ROOT, env=_make_env(), capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["make", "-n", target, "VENV=/nonexistent-venv"], cwd=ROOT, env=_make_env(), capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_make_stack_installs_no_python_packages() -> None:
@@ -41,7 +42,10 @@ def test_stopping_make_run_with_sigterm_is_not_a_make_error(tmp_path: Path) -> N
     env = {k: v for k, v in _make_env().items() if not k.startswith(("OTEL_", "FAULT_"))}
     make = subprocess.Popen(
         ["make", "-o", "install", "run", f"VENV={VENV}"],  # -o install: use this venv as it is
-        cwd=ROOT, env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_service_ready(port)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.config.exprs import DASHBOARD_FILES, PROMETHEUS_DIR, RULE_FILES, RULE_TEST_FILES, load_dashboard, rules
-from tests.config.promql_labels import output_labels, parse
 from tests.config.catalog import known_series_labels
 from tests.config.drift_mutations import DRIFT_MUTATIONS  # run by test_drift_rules.py
+from tests.config.exprs import DASHBOARD_FILES, PROMETHEUS_DIR, RULE_FILES, RULE_TEST_FILES, load_dashboard, rules
 from tests.config.mutations import Mutation, apply_mutation, exercises
+from tests.config.promql_labels import output_labels, parse
 
 # The alerts issue 5 asks for, and the rules that answer each.
 REQUIRED_ALERTS = {
@@ -28,8 +28,12 @@ REQUIRED_ALERTS = {
     "memory growing (leak)": ["MemoryGrowing", "MemoryExhaustionPredicted"],
     "too many concurrent requests": ["TooManyConcurrentRequests"],
     "telemetry loss (collector refusing or failing to export)": [
-        "TelemetryRefusedByCollector", "TelemetryExportFailing", "TelemetryDropped", "ExporterQueueNearlyFull",
-        "OtelCollectorDown", "TailSamplingTracesDroppedEarly",
+        "TelemetryRefusedByCollector",
+        "TelemetryExportFailing",
+        "TelemetryDropped",
+        "ExporterQueueNearlyFull",
+        "OtelCollectorDown",
+        "TailSamplingTracesDroppedEarly",
     ],
     "telemetry loss in the service's SDK (otel_sdk_*)": ["SdkTelemetryDropped", "SdkTelemetryExportFailed"],
     # The reference designs' other alerts: CPU high, ML failure rate, drift.
@@ -84,15 +88,29 @@ def test_rules_hold_on_the_prometheus_version_compose_runs(promtool3: str) -> No
 MUTATIONS = [
     # --- service alerts ---
     Mutation("ServiceDown", "(process_cpu_time_seconds_total[3m])) == 0", "(process_cpu_time_seconds_total[3m])) < 0", "fires"),
-    Mutation("ServiceDown", "last_over_time(process_cpu_time_seconds_total[1h])", "last_over_time(process_cpu_time_seconds_total[1m])", "fires"),
+    Mutation(
+        "ServiceDown",
+        "last_over_time(process_cpu_time_seconds_total[1h])",
+        "last_over_time(process_cpu_time_seconds_total[1m])",
+        "fires",
+    ),
     Mutation("ServiceDown", 'up{job="ml-service"} == 0', 'up{job="ml-service"} == 2', "fires"),
-    Mutation("ServiceDown", 'unless on () (up{job="otel-collector-exporter"} == 0)', 'unless on () (up{job="otel-collector-exporter"} == 2)', "quiet"),
+    Mutation(
+        "ServiceDown",
+        'unless on () (up{job="otel-collector-exporter"} == 0)',
+        'unless on () (up{job="otel-collector-exporter"} == 2)',
+        "quiet",
+    ),
     Mutation("ServiceDown", "(process_cpu_time_seconds_total[3m])) == 0", "(process_cpu_time_seconds_total[3m])) >= 0", "quiet"),
     Mutation("ModelNotLoaded", "ml_model_loaded == 0", "ml_model_loaded == 2", "fires"),
     Mutation("ModelNotLoaded", "for: 1m", "for: 0s", "quiet"),
     # Paging for an instance that stopped normally (its frozen, then stale, series) is the noise it must not make.
-    Mutation("ModelNotLoaded", "expr: ml_model_loaded == 0",
-             "expr: ml_model_loaded == 0 or (ml_model_loaded unless on (job, instance) changes(process_cpu_time_seconds_total[3m]) > 0)", "quiet"),
+    Mutation(
+        "ModelNotLoaded",
+        "expr: ml_model_loaded == 0",
+        "expr: ml_model_loaded == 0 or (ml_model_loaded unless on (job, instance) changes(process_cpu_time_seconds_total[3m]) > 0)",
+        "quiet",
+    ),
     Mutation("HighErrorRate", "ratio_rate5m > 0.05", "ratio_rate5m > 0.5", "fires"),
     Mutation("HighErrorRate", "ratio_rate5m > 0.05", "ratio_rate5m > 0.01", "quiet"),
     Mutation("HighErrorRate", "* 300 >= 10", "* 300 >= 0", "quiet"),
@@ -106,7 +124,12 @@ MUTATIONS = [
     Mutation("PredictionPipelineErrors", "> 0.01", "> 0.1", "fires"),
     Mutation("PredictionPipelineErrors", 'ml_stage!="validation"', 'ml_stage!="none"', "quiet"),
     Mutation("TooManyConcurrentRequests", "(http_server_active_requests) > 10", "(http_server_active_requests) > 15", "fires"),
-    Mutation("TooManyConcurrentRequests", "sum by (job, instance) (http_server_active_requests)", "max by (job, instance) (http_server_active_requests)", "fires"),
+    Mutation(
+        "TooManyConcurrentRequests",
+        "sum by (job, instance) (http_server_active_requests)",
+        "max by (job, instance) (http_server_active_requests)",
+        "fires",
+    ),
     Mutation("TooManyConcurrentRequests", "for: 2m", "for: 0s", "quiet"),
     Mutation("WorkerCpuSaturated", "[5m])) > 0.9", "[5m])) > 1.5", "fires"),
     Mutation("WorkerCpuSaturated", "[5m])) > 0.9", "[5m])) > 0.4", "quiet"),
@@ -122,44 +145,126 @@ MUTATIONS = [
     Mutation("OtelCollectorDown", "== 0", "== 2", "fires"),
     Mutation("OtelCollectorDown", 'job=~"otel-collector|otel-collector-exporter"', 'job=~".+"', "quiet"),
     Mutation("OtelCollectorDown", "for: 1m", "for: 0s", "quiet"),
-    Mutation("TelemetryRefusedByCollector", "(rate(otelcol_receiver_refused_spans_total[5m])), \"signal\", \"traces\", \"\", \"\") > 0",
-             "(rate(otelcol_receiver_refused_spans_total[5m])), \"signal\", \"traces\", \"\", \"\") > 5", "fires"),
-    Mutation("TelemetryRefusedByCollector", "rate(otelcol_receiver_refused_spans_total[5m])", "rate(otelcol_receiver_accepted_spans_total[5m])", "quiet"),
-    Mutation("TelemetryExportFailing", "rate(otelcol_exporter_send_failed_spans_total[5m])", "rate(otelcol_exporter_send_failed_spans_total[5m] offset 1h)", "fires"),
+    Mutation(
+        "TelemetryRefusedByCollector",
+        '(rate(otelcol_receiver_refused_spans_total[5m])), "signal", "traces", "", "") > 0',
+        '(rate(otelcol_receiver_refused_spans_total[5m])), "signal", "traces", "", "") > 5',
+        "fires",
+    ),
+    Mutation(
+        "TelemetryRefusedByCollector",
+        "rate(otelcol_receiver_refused_spans_total[5m])",
+        "rate(otelcol_receiver_accepted_spans_total[5m])",
+        "quiet",
+    ),
+    Mutation(
+        "TelemetryExportFailing",
+        "rate(otelcol_exporter_send_failed_spans_total[5m])",
+        "rate(otelcol_exporter_send_failed_spans_total[5m] offset 1h)",
+        "fires",
+    ),
     Mutation("TelemetryExportFailing", "for: 5m", "for: 0s", "quiet"),
-    Mutation("TelemetryDropped", "otelcol_exporter_enqueue_failed_log_records_total[10m]", "otelcol_exporter_enqueue_failed_logs_total[10m]", "fires"),
-    Mutation("TelemetryDropped", "otelcol_exporter_enqueue_failed_spans_total unless otelcol_exporter_enqueue_failed_spans_total offset 10m",
-             "otelcol_exporter_enqueue_failed_spans_total unless otelcol_exporter_enqueue_failed_spans_total", "fires"),
-    Mutation("TelemetryDropped", "(increase(otelcol_exporter_enqueue_failed_spans_total[10m])) > 0", "(increase(otelcol_exporter_enqueue_failed_spans_total[10m])) >= 0", "quiet"),
+    Mutation(
+        "TelemetryDropped",
+        "otelcol_exporter_enqueue_failed_log_records_total[10m]",
+        "otelcol_exporter_enqueue_failed_logs_total[10m]",
+        "fires",
+    ),
+    Mutation(
+        "TelemetryDropped",
+        "otelcol_exporter_enqueue_failed_spans_total unless otelcol_exporter_enqueue_failed_spans_total offset 10m",
+        "otelcol_exporter_enqueue_failed_spans_total unless otelcol_exporter_enqueue_failed_spans_total",
+        "fires",
+    ),
+    Mutation(
+        "TelemetryDropped",
+        "(increase(otelcol_exporter_enqueue_failed_spans_total[10m])) > 0",
+        "(increase(otelcol_exporter_enqueue_failed_spans_total[10m])) >= 0",
+        "quiet",
+    ),
     Mutation("ExporterQueueNearlyFull", "> 0.8", "> 0.95", "fires"),
     Mutation("ExporterQueueNearlyFull", "> 0.8", "> 0.05", "quiet"),
     Mutation("TailSamplingTracesDroppedEarly", "[5m])) > 0", "[5m])) > 1", "fires"),
     Mutation("TailSamplingTracesDroppedEarly", "[5m])) > 0", "[5m])) >= 0", "quiet"),
-    Mutation("SdkTelemetryDropped", "otel_sdk_processor_log_processed_total{error_type!=\"\", error_type!=\"already_shutdown\"} unless otel_sdk_processor_log_processed_total offset 10m",
-             "otel_sdk_processor_log_processed_total{error_type!=\"\", error_type!=\"already_shutdown\"} unless otel_sdk_processor_log_processed_total", "fires"),
-    Mutation("SdkTelemetryDropped", "(increase(otel_sdk_processor_span_processed_total{error_type!=\"\", error_type!=\"already_shutdown\"}[10m])) > 0",
-             "(increase(otel_sdk_processor_span_processed_total{error_type!=\"\", error_type!=\"already_shutdown\"}[10m])) > 500", "fires"),
-    Mutation("SdkTelemetryDropped", 'span_processed_total{error_type!="", error_type!="already_shutdown"} unless', 'span_processed_total{error_type!=""} unless', "quiet"),
-    Mutation("SdkTelemetryDropped", 'span_processed_total{error_type!="", error_type!="already_shutdown"}[10m]', 'span_processed_total[10m]', "quiet"),
-    Mutation("SdkTelemetryExportFailed", 'otel_sdk_exporter_span_exported_total{error_type!=""}[10m]', 'otel_sdk_exporter_span_exported_total{error_type="x"}[10m]', "fires"),
-    Mutation("SdkTelemetryExportFailed", 'otel_sdk_exporter_log_exported_total{error_type!=""} unless otel_sdk_exporter_log_exported_total offset 10m',
-             'otel_sdk_exporter_log_exported_total{error_type!=""} unless otel_sdk_exporter_log_exported_total', "fires"),
-    Mutation("SdkTelemetryExportFailed", 'otel_sdk_exporter_span_exported_total{error_type!=""}[10m]', "otel_sdk_exporter_span_exported_total[10m]", "quiet"),
+    Mutation(
+        "SdkTelemetryDropped",
+        'otel_sdk_processor_log_processed_total{error_type!="", error_type!="already_shutdown"} unless otel_sdk_processor_log_processed_total offset 10m',
+        'otel_sdk_processor_log_processed_total{error_type!="", error_type!="already_shutdown"} unless otel_sdk_processor_log_processed_total',
+        "fires",
+    ),
+    Mutation(
+        "SdkTelemetryDropped",
+        '(increase(otel_sdk_processor_span_processed_total{error_type!="", error_type!="already_shutdown"}[10m])) > 0',
+        '(increase(otel_sdk_processor_span_processed_total{error_type!="", error_type!="already_shutdown"}[10m])) > 500',
+        "fires",
+    ),
+    Mutation(
+        "SdkTelemetryDropped",
+        'span_processed_total{error_type!="", error_type!="already_shutdown"} unless',
+        'span_processed_total{error_type!=""} unless',
+        "quiet",
+    ),
+    Mutation(
+        "SdkTelemetryDropped",
+        'span_processed_total{error_type!="", error_type!="already_shutdown"}[10m]',
+        "span_processed_total[10m]",
+        "quiet",
+    ),
+    Mutation(
+        "SdkTelemetryExportFailed",
+        'otel_sdk_exporter_span_exported_total{error_type!=""}[10m]',
+        'otel_sdk_exporter_span_exported_total{error_type="x"}[10m]',
+        "fires",
+    ),
+    Mutation(
+        "SdkTelemetryExportFailed",
+        'otel_sdk_exporter_log_exported_total{error_type!=""} unless otel_sdk_exporter_log_exported_total offset 10m',
+        'otel_sdk_exporter_log_exported_total{error_type!=""} unless otel_sdk_exporter_log_exported_total',
+        "fires",
+    ),
+    Mutation(
+        "SdkTelemetryExportFailed",
+        'otel_sdk_exporter_span_exported_total{error_type!=""}[10m]',
+        "otel_sdk_exporter_span_exported_total[10m]",
+        "quiet",
+    ),
     # --- recording rules (their promql_expr_test values) ---
     Mutation("job:http_server_requests:rate5m", 'http_route!~"/health/.+|/metrics"', 'http_route!~"/nothing"', "quiet"),
-    Mutation("job:http_server_errors:rate5m", 'http_response_status_code=~"5.."', 'http_response_status_code=~"[45].."', "quiet",
-             via="job:http_server_errors:ratio_rate5m"),
-    Mutation("job:http_server_errors:rate5m", "job:http_server_requests:rate5m * 0", "job:http_server_requests:rate5m * 0 unless job:http_server_requests:rate5m", "fires",
-             via="job:http_server_errors:ratio_rate5m"),
+    Mutation(
+        "job:http_server_errors:rate5m",
+        'http_response_status_code=~"5.."',
+        'http_response_status_code=~"[45].."',
+        "quiet",
+        via="job:http_server_errors:ratio_rate5m",
+    ),
+    Mutation(
+        "job:http_server_errors:rate5m",
+        "job:http_server_requests:rate5m * 0",
+        "job:http_server_requests:rate5m * 0 unless job:http_server_requests:rate5m",
+        "fires",
+        via="job:http_server_errors:ratio_rate5m",
+    ),
     Mutation("job:http_server_request_duration_seconds:p95_5m", "histogram_quantile(0.95,", "histogram_quantile(0.9,", "fires"),
-    Mutation("job_ml_stage_le:ml_stage_duration_seconds_bucket:rate5m", "sum by (job, ml_stage, le)", "sum by (job, le)", "fires",
-             via="job_ml_stage:ml_stage_duration_seconds:p95_5m"),
-    Mutation("job:ml_predictions_positive:ratio_rate1h", "or job:ml_predictions:rate1h * 0", "or job:ml_predictions:rate1h * 0 unless job:ml_predictions:rate1h", "fires"),
+    Mutation(
+        "job_ml_stage_le:ml_stage_duration_seconds_bucket:rate5m",
+        "sum by (job, ml_stage, le)",
+        "sum by (job, le)",
+        "fires",
+        via="job_ml_stage:ml_stage_duration_seconds:p95_5m",
+    ),
+    Mutation(
+        "job:ml_predictions_positive:ratio_rate1h",
+        "or job:ml_predictions:rate1h * 0",
+        "or job:ml_predictions:rate1h * 0 unless job:ml_predictions:rate1h",
+        "fires",
+    ),
 ]
 
 
 @pytest.fixture(scope="session")
-def mutation_results(promtool: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Mutation, list[subprocess.CompletedProcess[str]]]:
+def mutation_results(
+    promtool: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[Mutation, list[subprocess.CompletedProcess[str]]]:
     """promtool's verdict on every mutation, running only the test cases that exercise the rule.
 
     The unmutated cases pass (test_rule_unit_tests_pass runs them all, and cases are independent),

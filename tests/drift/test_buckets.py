@@ -39,7 +39,9 @@ def training_split() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", NUMERIC_FIELDS)
-def test_card_bucket_shares_are_the_training_splits_shares_under_the_bucket_rule(training_split: dict[str, np.ndarray], name: str) -> None:
+def test_card_bucket_shares_are_the_training_splits_shares_under_the_bucket_rule(
+    training_split: dict[str, np.ndarray], name: str
+) -> None:
     stats = CARD["reference_statistics"]["numeric"][name]
     np.testing.assert_allclose(decile_shares(stats["decile_edges"], training_split[name]), stats["bucket_shares"], atol=1e-6)
     # The edges are the training deciles: about (i+1)/10 of the values or more are <= edge i.

@@ -21,8 +21,13 @@ def test_the_first_metric_export_comes_at_startup_with_every_bucket_at_zero(tmp_
     receiver = HttpReceiver().start()
     port = free_port()
     env = otlp_http_env(receiver, tmp_path, OTEL_METRIC_EXPORT_INTERVAL="60000")  # the default: no other export in the test
-    process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_service_ready(port)
         assert receiver.received.wait_for(lambda: bool(receiver.received.metric("ml.feature.bucket")), timeout=15), (

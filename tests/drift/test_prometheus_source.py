@@ -47,7 +47,6 @@ def _history() -> str:
     return "\n".join(lines) + "\n"
 
 
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
@@ -60,9 +59,14 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (work / "prometheus.yml").write_text("global: {}\n")
     port = free_port()
     process = subprocess.Popen(
-        [binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -81,8 +85,9 @@ def test_an_instance_first_seen_inside_the_window_counts_whole(prometheus: str) 
     assert instances == {"old": (100, False), "new": (2 * 15403, True), "idle": (0, False), "gap": (40, False)}
 
 
-def test_an_instance_that_contributes_nothing_is_named_in_a_warning(prometheus: str, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_instance_that_contributes_nothing_is_named_in_a_warning(
+    prometheus: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     window = ["--start", str(START), "--end", str(END)]
     argv = ["--prometheus", prometheus, *window, "--job", "credit-risk-service", "--out", str(tmp_path)]
     assert drift_report.main(argv) == 0

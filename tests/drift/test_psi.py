@@ -52,7 +52,15 @@ def test_no_traffic_is_not_a_distribution() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0.0, "none"), (0.1, "none"), (0.1001, "moderate"), (0.2, "moderate"), (0.2001, "significant"), (None, "no_data"), (float("nan"), "no_data")],
+    [
+        (0.0, "none"),
+        (0.1, "none"),
+        (0.1001, "moderate"),
+        (0.2, "moderate"),
+        (0.2001, "significant"),
+        (None, "no_data"),
+        (float("nan"), "no_data"),
+    ],
 )
 def test_verdicts(value: float | None, expected: str) -> None:
     assert verdict(value) == expected

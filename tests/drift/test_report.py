@@ -33,10 +33,10 @@ REFERENCE = DriftReference.from_card(ModelCard.load(Settings.from_env({}).model_
 
 def _serve(scenario: str, seed: int) -> str:
     """Run ``scenario``'s request bodies through the real app; return its /metrics exposition."""
-    (_, jobs), = build_pools(SCENARIOS[scenario], random.Random(seed), ROWS)
+    ((_, jobs),) = build_pools(SCENARIOS[scenario], random.Random(seed), ROWS)
     bodies = [json.loads(job.body) for job in jobs]
     while len(bodies) < ROWS:  # the pool holds at most 2048 distinct bodies; draw more the same way
-        (_, more), = build_pools(SCENARIOS[scenario], random.Random(seed + len(bodies)), ROWS - len(bodies))
+        ((_, more),) = build_pools(SCENARIOS[scenario], random.Random(seed + len(bodies)), ROWS - len(bodies))
         bodies += [json.loads(job.body) for job in more]
     client, _ = build_client()
     with client:
@@ -141,7 +141,10 @@ def test_command_runs_as_a_module(drifted_metrics: str, tmp_path: Path) -> None:
     (tmp_path / "m.prom").write_text(drifted_metrics)
     done = subprocess.run(
         [sys.executable, "-m", "service.drift_report", "--metrics-file", str(tmp_path / "m.prom"), "--out", str(tmp_path / "r")],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "input drift: significant (2/11 significant: annual_income, purpose)" in done.stdout
@@ -154,7 +157,9 @@ def test_command_runs_as_a_module(drifted_metrics: str, tmp_path: Path) -> None:
         (["--prometheus", "http://127.0.0.1:9/"], "127.0.0.1:9"),  # discard port: nothing listens
     ],
 )
-def test_unreadable_sources_fail_in_one_line(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_sources_fail_in_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert drift_report.main([*argv, "--out", str(tmp_path), "--timeout", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err

@@ -83,8 +83,8 @@ def test_the_drift_reaches_its_stated_shares() -> None:
 
 
 def test_the_drift_scenario_sends_drifted_bodies_and_steady_sends_baseline_ones() -> None:
-    (_, drift_jobs), = build_pools(SCENARIOS["drift"], random.Random(1), 3000)
-    (_, steady_jobs), = build_pools(SCENARIOS["steady"], random.Random(1), 3000)
+    ((_, drift_jobs),) = build_pools(SCENARIOS["drift"], random.Random(1), 3000)
+    ((_, steady_jobs),) = build_pools(SCENARIOS["steady"], random.Random(1), 3000)
     assert {j.path for j in drift_jobs} == {"/predict"}
     assert _input_psi([json.loads(j.body) for j in drift_jobs])["annual_income"] > 0.5
     assert max(_input_psi([json.loads(j.body) for j in steady_jobs]).values()) < 0.02

@@ -204,7 +204,12 @@ class Prometheus:
         def pending() -> list[str]:
             return [g["name"] for g in self._get("/api/v1/rules")["groups"] if g["lastEvaluation"].startswith("0001-")]
 
-        poll(lambda: not pending() or None, timeout_s=self.slowest_rule_interval_s() + 60, what="every rule group to run once", interval_s=2.0)
+        poll(
+            lambda: not pending() or None,
+            timeout_s=self.slowest_rule_interval_s() + 60,
+            what="every rule group to run once",
+            interval_s=2.0,
+        )
 
 
 class PromQLError(AssertionError):

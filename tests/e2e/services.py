@@ -29,7 +29,6 @@ OTLP_HTTP = "http://127.0.0.1:4318"
 _TRACERESPONSE = re.compile(r"^00-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})$")
 
 
-
 @dataclass(frozen=True)
 class Reply:
     """One HTTP exchange as the client saw it."""

@@ -102,7 +102,9 @@ def test_model_not_loaded_fires_for_a_live_service_still_loading_its_model(
     assert firing[0].labels["severity"] == "critical"
     # Truthful: the process is alive (its CPU counter moves), still loading, and not ready.
     assert loading.proc is not None and loading.proc.poll() is None, loading.log_tail()
-    assert prometheus.query(f'sum(changes(process_cpu_time_seconds_total{{job="{job}"}}[1m])) > 0'), "the loading process looks dead"
+    assert prometheus.query(f'sum(changes(process_cpu_time_seconds_total{{job="{job}"}}[1m])) > 0'), (
+        "the loading process looks dead"
+    )
     assert "fault injection is ON" in loading.log_tail() and "ready; telemetry" not in loading.log_tail()
     assert alert_history(prometheus, "ModelNotLoaded", job, started), "ALERTS history must show it (the quiet check relies on it)"
     for role in ("fast", "slow", "error"):
@@ -116,7 +118,9 @@ def test_model_not_loaded_stays_quiet_for_a_normally_stopped_service(run: E2ERun
     assert stopped.stopped_at is not None
     # uvicorn re-raises the SIGTERM it handled once shutdown is complete: -15 is a clean exit too.
     log = stopped.process.log_tail()
-    assert stopped.exit_code in (0, -signal.SIGTERM) and "Application shutdown complete." in log, f"exit {stopped.exit_code}:\n{log}"
+    assert stopped.exit_code in (0, -signal.SIGTERM) and "Application shutdown complete." in log, (
+        f"exit {stopped.exit_code}:\n{log}"
+    )
     job = stopped.process.service_name
     # A final 0 would be on Prometheus 1 scrape after the stop and page ModelNotLoaded a minute
     # later; watch until the stop is QUIET_WINDOW_S old (bounded: at most that long).
@@ -124,8 +128,12 @@ def test_model_not_loaded_stays_quiet_for_a_normally_stopped_service(run: E2ERun
     after_stop = stopped.stopped_at + 10  # the rule resolves its pending startup state within one evaluation
     window_s = int(time.time() - stopped.stopped_at)
     held = prometheus.query(f'min_over_time(ml_model_loaded{{job="{job}"}}[{window_s}s])')
-    assert held and all(s.value == 1 for s in held), f"after the stop Prometheus saw ml_model_loaded {held}: a normal stop must report 1"
-    assert not alert_history(prometheus, "ModelNotLoaded", job, after_stop), f"ModelNotLoaded went pending/firing for the stopped {job}"
+    assert held and all(s.value == 1 for s in held), (
+        f"after the stop Prometheus saw ml_model_loaded {held}: a normal stop must report 1"
+    )
+    assert not alert_history(prometheus, "ModelNotLoaded", job, after_stop), (
+        f"ModelNotLoaded went pending/firing for the stopped {job}"
+    )
     assert not [a for a in prometheus.alerts() if a.name == "ModelNotLoaded" and a.labels.get("job") == job]
 
 

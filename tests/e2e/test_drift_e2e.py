@@ -48,9 +48,27 @@ class DriftRun:
 
 def _load(service: ServiceProcess, scenario: str, seed: int) -> None:
     done = subprocess.run(
-        [str(PYTHON), "-m", "service.loadgen", "--url", service.url, "--scenario", scenario, "--requests", str(REQUESTS),
-         "--concurrency", "4", "--seed", str(seed), "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        [
+            str(PYTHON),
+            "-m",
+            "service.loadgen",
+            "--url",
+            service.url,
+            "--scenario",
+            scenario,
+            "--requests",
+            str(REQUESTS),
+            "--concurrency",
+            "4",
+            "--seed",
+            str(seed),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, f"loadgen {scenario}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
@@ -60,8 +78,18 @@ def drift_run(stack: Stack, prometheus: Prometheus, tmp_path_factory: pytest.Tem
     run_id = f"e2e-drift-{uuid.uuid4().hex[:8]}"
     logs = tmp_path_factory.mktemp("drift-services")
     services = {
-        role: ServiceProcess(role, f"{run_id}-{role}", service_env(f"{run_id}-{role}", run_id, OTLP_GRPC, "grpc", {
-            "PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "0", "REQUEST_LOG": "off"}), logs / f"{role}.log")
+        role: ServiceProcess(
+            role,
+            f"{run_id}-{role}",
+            service_env(
+                f"{run_id}-{role}",
+                run_id,
+                OTLP_GRPC,
+                "grpc",
+                {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "0", "REQUEST_LOG": "off"},
+            ),
+            logs / f"{role}.log",
+        )
         for role in ("drifted", "steady")
     }
     try:
@@ -74,7 +102,8 @@ def drift_run(stack: Stack, prometheus: Prometheus, tmp_path_factory: pytest.Tem
         for svc in services.values():
             poll(
                 lambda job=svc.service_name: prometheus.query(f'count(ml_feature_bucket_total{{job="{job}"}}) == 100'),
-                timeout_s=90, what=f"the 100 zero-valued bucket series of {svc.service_name}",
+                timeout_s=90,
+                what=f"the 100 zero-valued bucket series of {svc.service_name}",
             )
         _load(services["drifted"], "drift", seed=1)
         _load(services["steady"], "steady", seed=2)
@@ -83,11 +112,13 @@ def drift_run(stack: Stack, prometheus: Prometheus, tmp_path_factory: pytest.Tem
                 lambda job=svc.service_name: prometheus.query(
                     f'job_ml_feature:ml_feature_bucket:increase1h{{job="{job}", ml_feature="score"}} >= {0.95 * REQUESTS}'
                 ),
-                timeout_s=120, what=f"{svc.service_name}'s {REQUESTS} predictions in the 1h drift counts",
+                timeout_s=120,
+                what=f"{svc.service_name}'s {REQUESTS} predictions in the 1h drift counts",
             )
             poll(
                 lambda job=svc.service_name: len(prometheus.query(f'{PSI_1H}{{job="{job}"}}')) == FEATURES,
-                timeout_s=60, what=f"PSI of all {FEATURES} features for {svc.service_name}",
+                timeout_s=60,
+                what=f"PSI of all {FEATURES} features for {svc.service_name}",
             )
         yield DriftRun(services["drifted"].service_name, services["steady"].service_name)
     finally:
@@ -118,11 +149,20 @@ def test_the_24h_psi_agrees(drift_run: DriftRun, prometheus: Prometheus) -> None
 
 def test_drift_alerts_as_loaded_go_pending_for_the_shifted_features(drift_run: DriftRun, prometheus: Prometheus) -> None:
     def pending(name: str, job: str) -> set[str]:
-        return {a.labels["ml_feature"] for a in prometheus.alerts() if a.name == name and a.labels.get("job") == job and COPY_LABEL not in a.labels}
+        return {
+            a.labels["ml_feature"]
+            for a in prometheus.alerts()
+            if a.name == name and a.labels.get("job") == job and COPY_LABEL not in a.labels
+        }
 
     want = {"FeatureDrift": set(DRIFTED_FIELDS), "PredictionDrift": {"score"}}
     for name, features in want.items():
-        poll(lambda n=name, f=features: pending(n, drift_run.drifted) == f, timeout_s=90, what=f"{name} pending for {sorted(features)}", interval_s=3)
+        poll(
+            lambda n=name, f=features: pending(n, drift_run.drifted) == f,
+            timeout_s=90,
+            what=f"{name} pending for {sorted(features)}",
+            interval_s=3,
+        )
         assert pending(name, drift_run.steady) == set()
 
 
@@ -140,8 +180,18 @@ def short_for_drift_copies(prometheus: Prometheus) -> Iterator[None]:
     try:
         prometheus.reload()
         poll(
-            lambda: len([r for r in prometheus.rules() if r.get("name") in ("FeatureDrift", "PredictionDrift") and r["labels"].get(COPY_LABEL)]) == 2,
-            timeout_s=30, what="Prometheus to load the short-for copies of the drift alerts",
+            lambda: (
+                len(
+                    [
+                        r
+                        for r in prometheus.rules()
+                        if r.get("name") in ("FeatureDrift", "PredictionDrift") and r["labels"].get(COPY_LABEL)
+                    ]
+                )
+                == 2
+            ),
+            timeout_s=30,
+            what="Prometheus to load the short-for copies of the drift alerts",
         )
         yield
     finally:
@@ -149,17 +199,40 @@ def short_for_drift_copies(prometheus: Prometheus) -> Iterator[None]:
         prometheus.reload()
 
 
-def test_drift_alerts_fire_for_the_shifted_features_only(drift_run: DriftRun, prometheus: Prometheus, short_for_drift_copies: None) -> None:
-    loaded = {r["name"]: r["query"] for r in prometheus.rules() if r.get("name") in ("FeatureDrift", "PredictionDrift") and not r["labels"].get(COPY_LABEL)}
-    copies = {r["name"]: r["query"] for r in prometheus.rules() if r.get("name") in ("FeatureDrift", "PredictionDrift") and r["labels"].get(COPY_LABEL)}
+def test_drift_alerts_fire_for_the_shifted_features_only(
+    drift_run: DriftRun, prometheus: Prometheus, short_for_drift_copies: None
+) -> None:
+    loaded = {
+        r["name"]: r["query"]
+        for r in prometheus.rules()
+        if r.get("name") in ("FeatureDrift", "PredictionDrift") and not r["labels"].get(COPY_LABEL)
+    }
+    copies = {
+        r["name"]: r["query"]
+        for r in prometheus.rules()
+        if r.get("name") in ("FeatureDrift", "PredictionDrift") and r["labels"].get(COPY_LABEL)
+    }
     assert copies == loaded, "the copies must test the real expressions"
 
     def firing(name: str, job: str) -> set[str]:
-        return {a.labels["ml_feature"] for a in prometheus.alerts()
-                if a.name == name and a.labels.get("job") == job and a.state == "firing" and COPY_LABEL in a.labels}
+        return {
+            a.labels["ml_feature"]
+            for a in prometheus.alerts()
+            if a.name == name and a.labels.get("job") == job and a.state == "firing" and COPY_LABEL in a.labels
+        }
 
-    poll(lambda: firing("FeatureDrift", drift_run.drifted) == set(DRIFTED_FIELDS), timeout_s=120, what="FeatureDrift firing", interval_s=3)
-    poll(lambda: firing("PredictionDrift", drift_run.drifted) == {"score"}, timeout_s=60, what="PredictionDrift firing", interval_s=3)
+    poll(
+        lambda: firing("FeatureDrift", drift_run.drifted) == set(DRIFTED_FIELDS),
+        timeout_s=120,
+        what="FeatureDrift firing",
+        interval_s=3,
+    )
+    poll(
+        lambda: firing("PredictionDrift", drift_run.drifted) == {"score"},
+        timeout_s=60,
+        what="PredictionDrift firing",
+        interval_s=3,
+    )
     assert firing("FeatureDrift", drift_run.steady) == set() and firing("PredictionDrift", drift_run.steady) == set()
 
 

@@ -44,7 +44,6 @@ def collector_binary() -> Path:
     return Path(cache) / f"otelcol-v{version}" / "otelcol-ml"
 
 
-
 @pytest.fixture
 def receiver() -> Iterator[GrpcReceiver]:
     grpc_receiver = GrpcReceiver().start()

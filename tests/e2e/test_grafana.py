@@ -111,7 +111,11 @@ def dashboard_values(path: Path, run: E2ERun, prometheus: Prometheus) -> dict[st
         values[textbox["name"]] = _current(textbox) or str(textbox.get("query", ""))
     for var in VARIABLES:
         if var.where.startswith(f"{path.stem}:") and var.name not in SERVICE_VARIABLES:
-            offered = poll(partial(label_values, prometheus, var.query), timeout_s=_prometheus_timeout(prometheus), what=f"values of {var.where}")
+            offered = poll(
+                partial(label_values, prometheus, var.query),
+                timeout_s=_prometheus_timeout(prometheus),
+                what=f"values of {var.where}",
+            )
             values[var.name] = var.current if var.current in offered else min(offered)
     return values
 

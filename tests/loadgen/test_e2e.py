@@ -45,7 +45,6 @@ class RunningService:
         return "".join(p.read_text() for p in sorted(self.telemetry_dir.glob("traces*.jsonl*")))
 
 
-
 def start_service(workdir: Path, **settings: str) -> RunningService:
     """``python -m service`` on a free loopback port, with its telemetry files under ``workdir`` and ``settings`` set."""
     port = free_port()

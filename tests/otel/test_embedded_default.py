@@ -18,7 +18,9 @@ from service.config import Settings
 from tests.support.in_memory import recording_provider
 
 
-def test_traces_and_logs_land_in_otlp_json_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example: dict[str, Any]) -> None:
+def test_traces_and_logs_land_in_otlp_json_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example: dict[str, Any]
+) -> None:
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")

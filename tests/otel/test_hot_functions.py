@@ -114,8 +114,13 @@ def test_the_result_is_plain_serialisable_data_with_the_contract_attribute_names
     (hot,) = hot_functions(clean([((THREAD, RUN, FEATURES, SLOW, PERF), 0.0125)]), 5)
     assert hot == HotFunction(SLOW.name, SLOW.file, 66, 1, 12.5, 12.5, 1)
     assert set(hot.attributes()) == {
-        "code.function.name", "code.file.path", "code.line.number",
-        "profile.rank", "profile.self_ms", "profile.total_ms", "profile.samples",
+        "code.function.name",
+        "code.file.path",
+        "code.line.number",
+        "profile.rank",
+        "profile.self_ms",
+        "profile.total_ms",
+        "profile.samples",
     }
     assert json.loads(json.dumps(hot.as_dict()))["name"] == SLOW.name
     span = TracerProvider().get_tracer("t").start_span("feature_engineering")

@@ -26,7 +26,9 @@ def logged() -> Iterator[tuple[TestClient, Captured]]:
         yield client, captured
 
 
-def test_one_performance_record_per_request_keyed_by_trace_id(logged: tuple[TestClient, Captured], example: dict[str, Any]) -> None:
+def test_one_performance_record_per_request_keyed_by_trace_id(
+    logged: tuple[TestClient, Captured], example: dict[str, Any]
+) -> None:
     client, captured = logged
     client.post("/predict/batch", json={"instances": [example, example]})
     (record,) = _request_records(captured)
@@ -45,12 +47,16 @@ def test_one_performance_record_per_request_keyed_by_trace_id(logged: tuple[Test
     assert record.severity_text == "INFO"
 
 
-def test_failed_requests_are_recorded_too_without_their_values(logged: tuple[TestClient, Captured], example: dict[str, Any]) -> None:
+def test_failed_requests_are_recorded_too_without_their_values(
+    logged: tuple[TestClient, Captured], example: dict[str, Any]
+) -> None:
     client, captured = logged
     client.post("/predict", json={**example, "annual_income": -31337.75})
     (record,) = _request_records(captured)
     assert record.attributes["http.response.status_code"] == 422
-    everything = json.dumps([dict(r.log_record.attributes) | {"body": str(r.log_record.body)} for r in captured.logs.get_finished_logs()])
+    everything = json.dumps(
+        [dict(r.log_record.attributes) | {"body": str(r.log_record.body)} for r in captured.logs.get_finished_logs()]
+    )
     assert "31337" not in everything
 
 

@@ -30,7 +30,9 @@ def _by_stage(points: list[Any]) -> dict[str, Any]:
     return {p.attributes["ml.stage"]: p for p in points}
 
 
-def test_stage_durations_recorded_per_stage_with_fine_buckets(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_stage_durations_recorded_per_stage_with_fine_buckets(
+    client: TestClient, captured: Captured, example: dict[str, Any]
+) -> None:
     for _ in range(3):
         client.post("/predict", json=example)
     points = _by_stage(captured.metric_points("ml.stage.duration"))
@@ -41,7 +43,9 @@ def test_stage_durations_recorded_per_stage_with_fine_buckets(client: TestClient
         assert 0 < point.sum < 1.0
 
 
-def test_stage_histogram_exemplars_point_at_the_stage_span(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_stage_histogram_exemplars_point_at_the_stage_span(
+    client: TestClient, captured: Captured, example: dict[str, Any]
+) -> None:
     client.post("/predict", json=example)
     point = _by_stage(captured.metric_points("ml.stage.duration"))["onnx_inference"]
     span = captured.span("onnx_inference")
@@ -91,13 +95,17 @@ def _assert_counted(captured: Captured, answers: list[dict[str, Any]], requests:
     assert size.count == requests and size.sum == len(answers)
 
 
-def test_prediction_counters_scores_batch_sizes_and_model_status(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_prediction_counters_scores_batch_sizes_and_model_status(
+    client: TestClient, captured: Captured, example: dict[str, Any]
+) -> None:
     batch = client.post("/predict/batch", json={"instances": [example, _risky(example), example]}).json()["predictions"]
     _assert_counted(captured, batch, requests=1)
     assert [p.value for p in captured.metric_points("ml.model.loaded")] == [1]
 
 
-def test_one_row_requests_are_counted_by_class_with_their_scores(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_one_row_requests_are_counted_by_class_with_their_scores(
+    client: TestClient, captured: Captured, example: dict[str, Any]
+) -> None:
     answers = [client.post("/predict", json=row).json() for row in (example, _risky(example), _risky(example))]
     _assert_counted(captured, answers, requests=3)
 

@@ -121,7 +121,9 @@ def test_cached_attributes_stay_correct_across_batches_and_cache_resets() -> Non
     for round_ in range(3):
         exporter.clear()
         for i in range(10):
-            with tracer.start_as_current_span("s", attributes={"stage": f"s{i % 4}", "n": i % 2, "flag": bool(i % 2), "round": round_}) as span:
+            with tracer.start_as_current_span(
+                "s", attributes={"stage": f"s{i % 4}", "n": i % 2, "flag": bool(i % 2), "round": round_}
+            ) as span:
                 span.add_event("e", {"stage": f"s{i % 4}"})  # same key and value under another field of the message
         _same_request(list(exporter.get_finished_spans()), encoder)
 

@@ -46,7 +46,12 @@ def test_all_three_signals_arrive_decoded(receiver: Any, example: dict[str, Any]
     assert resource["deployment.environment.name"] == "ci"
     assert resource["team"] == "ml"
     assert resource["ml.model.name"] == "credit-risk"
-    assert {"ml.stage.duration", "http.server.request.duration", "ml.predictions", "process.memory.usage"} <= received.metric_names()
+    assert {
+        "ml.stage.duration",
+        "http.server.request.duration",
+        "ml.predictions",
+        "process.memory.usage",
+    } <= received.metric_names()
     (stage_metric,) = received.metric("ml.stage.duration")[-1:]
     assert any(point.exemplars for point in stage_metric.histogram.data_points)
     records = [r for r in received.log_records() if "latency_ms" in _attrs(r.attributes)]

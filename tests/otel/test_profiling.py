@@ -14,8 +14,8 @@ from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from otel.profiling import StageProfile, _FrameCatalog
 from otel.hot_functions import FrameClassifier, clean, hot_functions
+from otel.profiling import StageProfile, _FrameCatalog
 from otel.stages import RequestState, StageRecorder
 from service.config import Settings
 from service.pipeline.stages import slow_feature_fault
@@ -23,7 +23,18 @@ from tests.conftest import Captured, build_client
 from tests.otel import planted
 
 EVENT = "profile.hot_function"
-PLUMBING_PREFIXES = ("starlette.", "anyio.", "fastapi.", "uvicorn.", "asyncio.", "threading.", "concurrent.", "otel.", "pyinstrument.", "opentelemetry.")
+PLUMBING_PREFIXES = (
+    "starlette.",
+    "anyio.",
+    "fastapi.",
+    "uvicorn.",
+    "asyncio.",
+    "threading.",
+    "concurrent.",
+    "otel.",
+    "pyinstrument.",
+    "opentelemetry.",
+)
 
 
 def hot(span: ReadableSpan) -> list[dict[str, Any]]:
@@ -101,7 +112,9 @@ def test_fast_requests_stay_unprofiled_when_only_slow_capture_is_armed(example: 
 def test_a_profiler_failure_is_logged_once_and_the_request_proceeds(
     example: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client, captured = build_client(Settings.from_env({"FAULT_SLOW_FEATURE_MS": "20", "PROFILE_SAMPLE_RATE": "1", "PROFILE_SLOW_MS": "0"}))
+    client, captured = build_client(
+        Settings.from_env({"FAULT_SLOW_FEATURE_MS": "20", "PROFILE_SAMPLE_RATE": "1", "PROFILE_SLOW_MS": "0"})
+    )
     original_start = StageProfile.start
 
     def start_then_fail(self: StageProfile) -> None:
@@ -156,8 +169,6 @@ def test_a_failing_pyinstrument_leaves_no_profile_hook_on_the_thread() -> None:
     assert cpu_ns > 0
     names = [h.name for h in hot_functions(clean(_FrameCatalog(FrameClassifier()).samples(records)), 3)]
     assert names[0] == planted.ALPHA, "the thread can be profiled again"
-
-
 
 
 def _one_request(recorder: StageRecorder, route: str, work: Callable[[float], int], together: threading.Barrier) -> None:

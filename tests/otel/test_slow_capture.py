@@ -160,7 +160,9 @@ def test_a_fast_stage_that_releases_the_gil_is_not_charged_for_the_slow_one_befo
     assert gap_ms <= sum(map(duration_ms, gaps))
 
 
-def test_the_watchdog_retires_when_idle_and_comes_back(capture: SlowCapture, tracing: tuple[Tracer, InMemorySpanExporter]) -> None:
+def test_the_watchdog_retires_when_idle_and_comes_back(
+    capture: SlowCapture, tracing: tuple[Tracer, InMemorySpanExporter]
+) -> None:
     tracer, exporter = tracing
     for round_ in range(2):
         run_request(capture, tracer, [("feature_engineering", lambda: planted.slow_alpha(80))])

@@ -190,9 +190,8 @@ def test_processors_added_later_see_light_spans() -> None:
 def test_status_object_and_exit_with_exception() -> None:
     provider, exporter = recording_provider()
     tracer = LightTracer(provider, "t")
-    with pytest.raises(RuntimeError):
-        with tracer.start_span("op"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), tracer.start_span("op"):
+        raise RuntimeError("boom")
     (finished,) = exporter.get_finished_spans()
     assert finished.status.status_code is StatusCode.ERROR
     assert [event.name for event in finished.events] == ["exception"]

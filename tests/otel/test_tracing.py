@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from fastapi.testclient import TestClient
-from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+from opentelemetry.trace import SpanKind, StatusCode
 
 from service.config import Settings
 from tests.conftest import Captured, build_client
@@ -15,7 +15,9 @@ from tests.conftest import Captured, build_client
 STAGES = ("validation", "feature_engineering", "onnx_inference", "serialization")
 
 
-def test_one_server_span_with_the_four_stages_as_children(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_one_server_span_with_the_four_stages_as_children(
+    client: TestClient, captured: Captured, example: dict[str, Any]
+) -> None:
     client.post("/predict", json=example)
     spans = captured.finished_spans()
     servers = [s for s in spans if s.kind is SpanKind.SERVER]
@@ -43,7 +45,9 @@ def test_inference_span_describes_the_runtime(client: TestClient, captured: Capt
     assert span.attributes["ml.batch.size"] == 7
 
 
-def test_validation_failure_marks_the_stage_without_recording_values(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_validation_failure_marks_the_stage_without_recording_values(
+    client: TestClient, captured: Captured, example: dict[str, Any]
+) -> None:
     response = client.post("/predict", json={**example, "age": 7, "annual_income": -99999.25})
     assert response.status_code == 422
     span = captured.span("validation")
@@ -51,7 +55,9 @@ def test_validation_failure_marks_the_stage_without_recording_values(client: Tes
     assert span.attributes["error.type"] == "validation_error"
     (event,) = [e for e in span.events if e.name == "exception"]
     assert set(event.attributes["ml.validation.fields"]) == {"body.age", "body.annual_income"}
-    everything = json.dumps([{**dict(s.attributes), "events": [dict(e.attributes) for e in s.events]} for s in captured.finished_spans()], default=str)
+    everything = json.dumps(
+        [{**dict(s.attributes), "events": [dict(e.attributes) for e in s.events]} for s in captured.finished_spans()], default=str
+    )
     assert "99999.25" not in everything, "a rejected value leaked into a span"
     assert not [s for s in captured.finished_spans() if s.name == "feature_engineering"]
     server = [s for s in captured.finished_spans() if s.kind is SpanKind.SERVER][0]
@@ -81,7 +87,9 @@ def test_feature_values_stay_out_of_spans_unless_enabled(example: dict[str, Any]
         assert ("71234.5" in dumped) is enabled
 
 
-def test_incoming_traceparent_is_continued_and_traceresponse_returned(client: TestClient, captured: Captured, example: dict[str, Any]) -> None:
+def test_incoming_traceparent_is_continued_and_traceresponse_returned(
+    client: TestClient, captured: Captured, example: dict[str, Any]
+) -> None:
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     response = client.post(
         "/predict", json=example, headers={"traceparent": f"00-{trace_id}-{parent_id}-01", "baggage": "tenant=acme"}

@@ -186,4 +186,3 @@ class ServiceProcess:
             pass
         self.process.wait(timeout=10)
         self._log.close()
-

@@ -33,5 +33,7 @@ def test_spans_and_log_records_held_never_exceed_the_queues(protocol: str, tmp_p
     assert probe.returncode == 0, probe.stderr.decode()[-3000:]
     result = json.loads(out.read_text())
     assert result["ok"] == result["requests"], result
-    assert 0 < result["spans"] <= QUEUE_SIZE, f"{result['spans']} spans alive after {result['requests'] * 5} were made (queue {QUEUE_SIZE})"
+    assert 0 < result["spans"] <= QUEUE_SIZE, (
+        f"{result['spans']} spans alive after {result['requests'] * 5} were made (queue {QUEUE_SIZE})"
+    )
     assert 0 < result["log_records"] <= QUEUE_SIZE, f"{result['log_records']} log records alive (queue {QUEUE_SIZE})"

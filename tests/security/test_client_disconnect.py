@@ -56,9 +56,9 @@ def test_a_client_gone_mid_upload_is_not_a_server_error(
         sock.sendall(upload)
         time.sleep(0.2)  # the app is reading the body when the client leaves
     points = _wait_for_request(captured)
-    assert points == [
-        {"http.request.method": "POST", "http.route": "/predict", "error.type": "client_disconnect"}
-    ], points  # no http.response.status_code: nothing was answered
+    assert points == [{"http.request.method": "POST", "http.route": "/predict", "error.type": "client_disconnect"}], (
+        points
+    )  # no http.response.status_code: nothing was answered
     span = captured.span("POST /predict")
     assert span.status.status_code is not StatusCode.ERROR
     assert span.attributes is not None and span.attributes.get("error.type") == "client_disconnect"

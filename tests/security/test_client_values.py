@@ -49,7 +49,9 @@ def test_client_controlled_span_attributes_are_capped() -> None:
         assert client.request("X" * 3000, "/predict").status_code in (404, 405)
     spans = {s.attributes.get("url.path", ""): s for s in captured.finished_spans() if s.kind.name == "SERVER"}
     assert len(spans[path[:1024]].attributes["url.path"]) == 1024
-    methods = [s.attributes["http.request.method_original"] for s in spans.values() if "http.request.method_original" in s.attributes]
+    methods = [
+        s.attributes["http.request.method_original"] for s in spans.values() if "http.request.method_original" in s.attributes
+    ]
     assert methods == ["X" * 1024]
 
 

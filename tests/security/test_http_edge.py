@@ -27,7 +27,9 @@ BODY = json.dumps(EXAMPLE_APPLICATION).encode()
 
 def predict_request(extra_headers: bytes = b"", target: bytes = b"/predict") -> bytes:
     return (
-        b"POST " + target + b" HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        b"POST "
+        + target
+        + b" HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n"
         + extra_headers
         + b"Content-Length: %d\r\n\r\n" % len(BODY)
         + BODY
@@ -100,7 +102,9 @@ def test_an_unfinished_head_is_refused_once_past_the_limit(served: tuple[int, Ca
     [b"", b"GET /health/live HTTP/1.1\r\nHost: te", b"POST /predict HTTP/1.1\r\nContent-Length: 10\r\n"],
     ids=["nothing sent", "half a head", "head without its end"],
 )
-def test_a_head_that_does_not_arrive_in_time_gets_408_and_the_connection_closed(served: tuple[int, Captured], partial: bytes) -> None:
+def test_a_head_that_does_not_arrive_in_time_gets_408_and_the_connection_closed(
+    served: tuple[int, Captured], partial: bytes
+) -> None:
     port, _ = served
     with connect(port, timeout=LIMITS.header_timeout_s + 4) as sock:
         sock.sendall(partial)

@@ -82,7 +82,9 @@ def test_tls_with_certificate_and_bearer_header_delivers_all_signals(
     tls_receiver: Any, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _point_at(tls_receiver, monkeypatch, certificate[0])
-    with TestClient(create_app(Settings.from_env({"REQUEST_LOG": "sampled"}, telemetry_dir=tmp_path, profile_sample_rate=0.0))) as client:
+    with TestClient(
+        create_app(Settings.from_env({"REQUEST_LOG": "sampled"}, telemetry_dir=tmp_path, profile_sample_rate=0.0))
+    ) as client:
         response = client.post("/predict", json=EXAMPLE_APPLICATION)
         assert response.status_code == 200
         trace_id = response.headers["traceresponse"].split("-")[1]
@@ -97,7 +99,9 @@ def test_without_the_certificate_nothing_is_delivered_and_requests_still_succeed
     tls_receiver: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _point_at(tls_receiver, monkeypatch, None)  # the system trust store does not know our self-signed CA
-    with TestClient(create_app(Settings.from_env({"REQUEST_LOG": "sampled"}, telemetry_dir=tmp_path, profile_sample_rate=0.0))) as client:
+    with TestClient(
+        create_app(Settings.from_env({"REQUEST_LOG": "sampled"}, telemetry_dir=tmp_path, profile_sample_rate=0.0))
+    ) as client:
         for _ in range(5):
             assert client.post("/predict", json=EXAMPLE_APPLICATION).status_code == 200
 

@@ -105,7 +105,9 @@ def test_openapi_documents_the_request_schema(client: TestClient) -> None:
         ({"unexpected": 1}, "unexpected", "extra_forbidden"),
     ],
 )
-def test_bad_field_is_named_with_its_rule(client: TestClient, example: dict[str, Any], change: dict[str, Any], field: str, rule: str) -> None:
+def test_bad_field_is_named_with_its_rule(
+    client: TestClient, example: dict[str, Any], change: dict[str, Any], field: str, rule: str
+) -> None:
     response = client.post("/predict", json={**example, **change})
     assert response.status_code == 422
     errors = response.json()["detail"]

@@ -50,7 +50,9 @@ def test_the_error_rate_fails_about_that_share_of_inference_calls(example: dict[
     failed = statuses.count(500)
     assert set(statuses) == {200, 500}
     assert 60 <= failed <= 140, failed  # binomial(200, 0.5): outside this range with p < 1e-8
-    failing = [s for s in captured.finished_spans() if s.name == "onnx_inference" and s.attributes.get("error.type") == "injected_fault"]
+    failing = [
+        s for s in captured.finished_spans() if s.name == "onnx_inference" and s.attributes.get("error.type") == "injected_fault"
+    ]
     assert len(failing) == failed
 
 
@@ -114,7 +116,11 @@ def test_a_slow_model_load_exports_model_not_loaded_from_the_real_process(tmp_pa
         "TELEMETRY_DIR": str(tmp_path),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "service", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         assert receiver.received.wait_for(lambda: bool(receiver.received.metric("ml.model.loaded")), timeout=60), (

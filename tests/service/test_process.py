@@ -18,7 +18,6 @@ from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "service", "--port", str(port)],
@@ -31,7 +30,13 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 def test_missing_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.onnx"
-    result = subprocess.run([sys.executable, "-m", "service"], cwd=ROOT, env={**os.environ, "MODEL_PATH": str(missing)}, capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env={**os.environ, "MODEL_PATH": str(missing)},
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and str(missing.with_name("model_card.json")) in lines[0] or str(missing) in lines[0]
@@ -41,7 +46,9 @@ def test_corrupt_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> No
     model = tmp_path / "credit_risk.onnx"
     model.write_bytes(b"definitely not onnx")
     (tmp_path / "model_card.json").write_text((ROOT / "service/model/model_card.json").read_text())
-    result = subprocess.run([sys.executable, "-m", "service"], cwd=ROOT, env={**os.environ, "MODEL_PATH": str(model)}, capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "service"], cwd=ROOT, env={**os.environ, "MODEL_PATH": str(model)}, capture_output=True, timeout=60
+    )
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and str(model) in lines[0]
@@ -102,9 +109,9 @@ def test_a_normal_stop_keeps_reporting_the_model_loaded(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         assert process.returncode in (0, -signal.SIGTERM)
-        assert receiver.received.wait_for(lambda: len(receiver.received.metric("ml.model.loaded")) > exported_before, timeout=10), (
-            "the shutdown flush exported no ml.model.loaded"
-        )
+        assert receiver.received.wait_for(
+            lambda: len(receiver.received.metric("ml.model.loaded")) > exported_before, timeout=10
+        ), "the shutdown flush exported no ml.model.loaded"
         last = receiver.received.metric("ml.model.loaded")[-1]
         assert [p.as_int for p in last.gauge.data_points] == [1]
     finally:

@@ -78,7 +78,10 @@ def test_the_startup_line_names_the_endpoints_and_the_effective_sampler(tmp_path
     env = otlp_http_env(receiver, tmp_path, OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_service_ready(port)

@@ -39,7 +39,13 @@ class Received:
     def spans(self) -> list[tuple[Any, Any]]:
         """(resource, span) pairs."""
         with self.lock:
-            return [(rs.resource, span) for req in self.traces for rs in req.resource_spans for ss in rs.scope_spans for span in ss.spans]
+            return [
+                (rs.resource, span)
+                for req in self.traces
+                for rs in req.resource_spans
+                for ss in rs.scope_spans
+                for span in ss.spans
+            ]
 
     def metric_names(self) -> set[str]:
         with self.lock:
@@ -47,7 +53,14 @@ class Received:
 
     def metric(self, name: str) -> list[Any]:
         with self.lock:
-            return [m for req in self.metrics for rm in req.resource_metrics for sm in rm.scope_metrics for m in sm.metrics if m.name == name]
+            return [
+                m
+                for req in self.metrics
+                for rm in req.resource_metrics
+                for sm in rm.scope_metrics
+                for m in sm.metrics
+                if m.name == name
+            ]
 
     def log_records(self) -> list[Any]:
         with self.lock:
@@ -92,19 +105,19 @@ class GrpcReceiver:
             return {k: v for k, v in context.invocation_metadata()}
 
         class Traces(trace_service_pb2_grpc.TraceServiceServicer):
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
+            def Export(self, request: Any, context: Any) -> Any:
                 hang.wait()
                 received.add("traces", request, meta(context))
                 return trace_service_pb2.ExportTraceServiceResponse()
 
         class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            def Export(self, request: Any, context: Any) -> Any:
                 hang.wait()
                 received.add("metrics", request, meta(context))
                 return metrics_service_pb2.ExportMetricsServiceResponse()
 
         class Logs(logs_service_pb2_grpc.LogsServiceServicer):
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            def Export(self, request: Any, context: Any) -> Any:
                 hang.wait()
                 received.add("logs", request, meta(context))
                 return logs_service_pb2.ExportLogsServiceResponse()
@@ -158,7 +171,7 @@ class HttpReceiver:
         received, hang = self.received, self.hang
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server name)
+            def do_POST(self) -> None:
                 route = _PATHS.get(self.path)
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 hang.wait()

@@ -24,6 +24,7 @@ def _export(recorded: Recorded, out: Path, fmt: str, *extra: str) -> int:
 def test_parquet_has_the_typed_schema_and_one_row_per_request(recorded: Recorded, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     out = tmp_path / "requests.parquet"
     assert _export(recorded, out, "parquet") == 0
     table = pq.read_table(out)
@@ -45,6 +46,7 @@ def test_parquet_has_the_typed_schema_and_one_row_per_request(recorded: Recorded
 
 def test_top_sets_the_hot_function_columns(recorded: Recorded, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
+
     out = tmp_path / "top1.parquet"
     assert _export(recorded, out, "parquet", "--top", "1") == 0
     names = pq.read_table(out).schema.names
