@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
+.PHONY: run run-otlp test install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ LOCAL_PROFILE_SAMPLE_RATE := 0.01
 run: install
 	@PROFILE_SAMPLE_RATE=$${PROFILE_SAMPLE_RATE:-$(LOCAL_PROFILE_SAMPLE_RATE)} $(PY) -m service --host $${HOST:-127.0.0.1} --port $${PORT:-8000}; \
 	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ] || [ $$status -eq 143 ] || exit $$status
+
+## `make run` beside `make stack`: OTLP to the stack's Collector, metrics every 10 s as docker-compose.yml sets them.
+# The SDK's default OTEL_METRIC_EXPORT_INTERVAL is 60 s: Prometheus and the drift report would lag a minute behind.
+run-otlp:
+	@OTEL_EXPORTER_OTLP_ENDPOINT=$${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:4318} \
+	  OTEL_METRIC_EXPORT_INTERVAL=$${OTEL_METRIC_EXPORT_INTERVAL:-10000} $(MAKE) --no-print-directory run
 
 ## The whole test suite: unit, wire, config and real-stack end-to-end tests.
 test: dev
@@ -63,9 +69,9 @@ simulate-load: install
 simulate-quick: install
 	$(PY) -m service.loadgen --url $(URL) --scenario steady --concurrency 4 --duration 10
 
-## Drift report from the running service's /metrics (or PROMETHEUS=http://127.0.0.1:9090).
+## Drift report from the running service's /metrics (or PROMETHEUS=http://127.0.0.1:9090, with JOB=... and START=...).
 drift-report: install
-	$(PY) -m service.drift_report $(if $(PROMETHEUS),--prometheus $(PROMETHEUS),--metrics-url $(URL)/metrics) --out drift-report
+	$(PY) -m service.drift_report $(if $(PROMETHEUS),--prometheus $(PROMETHEUS) $(if $(JOB),--job $(JOB)) $(if $(START),--start=$(START)),--metrics-url $(URL)/metrics) --out drift-report
 
 ## Regenerate the bundled model and its card (byte-for-byte reproducible).
 model: dev

@@ -1,9 +1,9 @@
 """Service settings, read in one place.
 
 Every variable the service itself defines is listed in ``ENV_VARS`` with its default and
-meaning (the README table is generated from the same facts). The standard ``OTEL_*``
-variables are *not* parsed here: the OpenTelemetry SDK reads them itself, and
-``otel.setup`` only asks it.
+meaning (the settings table of docs/operations.md lists the same facts; a test checks every
+variable is there). The standard ``OTEL_*`` variables are *not* parsed here: the
+OpenTelemetry SDK reads them itself, and ``otel.setup`` only asks it.
 
 ``Settings.from_env`` takes the environment as a parameter so tests can pass one, and a bad
 value raises ``SettingsError`` naming the variable and the rule it broke.

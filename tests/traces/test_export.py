@@ -1,4 +1,4 @@
-"""Export: one typed row per recorded request, in Parquet (pyarrow) or CSV; the README's pandas example runs on it."""
+"""Export: one typed row per recorded request, in Parquet (pyarrow) or CSV; the pandas example of docs/slow-requests.md runs on it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from service.traces.cli import main
 from service.traces.records import columns
 from tests.traces.conftest import SLOW_FUNCTION, Recorded
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "slow-requests.md"
 STAGE_COLUMNS = ["stage_ms_validation", "stage_ms_feature_engineering", "stage_ms_onnx_inference", "stage_ms_serialization"]
 
 
@@ -75,15 +75,15 @@ def test_parquet_without_pyarrow_says_how_to_install(
     assert not out.exists()
 
 
-def test_readme_pandas_example_runs_on_an_exported_file(
+def test_the_guides_pandas_example_runs_on_an_exported_file(
     recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = README.read_text()
+    text = GUIDE.read_text()
     block = re.search(r"<!-- pandas-example:[^\n]*-->\n```python\n(.*?)```", text, re.DOTALL)
-    assert block, "README lost its pandas example"
+    assert block, "docs/slow-requests.md lost its pandas example"
     monkeypatch.chdir(tmp_path)
     assert _export(recorded, tmp_path / "requests.parquet", "parquet") == 0
-    exec(compile(block.group(1), "README.md (pandas example)", "exec"), {})
+    exec(compile(block.group(1), "docs/slow-requests.md (pandas example)", "exec"), {})
     printed = capsys.readouterr().out
     assert "latency_ms" in printed and "cpu_time_ms" in printed
     assert any(t in printed for t in recorded.slow), "the slowest 5% lists a slow request"
