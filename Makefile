@@ -26,7 +26,7 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 dev: $(DEV_STAMP)
 
-# Locally every request is traced, so 1% of them are profiled, not 10% (README, "Embedded default").
+# Locally every request is traced, so 1% of them are profiled, not 10% (docs/telemetry.md, "The embedded default's files").
 LOCAL_PROFILE_SAMPLE_RATE := 0.01
 ## Serve the bundled model on 127.0.0.1:8000 with the embedded telemetry default.
 # Stopped by Ctrl-C (130) or SIGTERM (143) after a clean shutdown is a normal end, not a make error.

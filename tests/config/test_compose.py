@@ -273,7 +273,7 @@ def test_only_the_service_and_the_uis_are_published_on_the_loopback_by_default(s
     for name, svc in services.items():
         for port in svc.get("ports", []):
             assert port["host_ip"] == "127.0.0.1", f"{name}:{port['target']} binds {port['host_ip']} by default"
-            assert int(port["published"]) == port["target"], "same port inside and out, as the README says"
+            assert int(port["published"]) == port["target"], "same port inside and out, as docs/stack.md says"
             published[port["target"]] = name
     assert published == PUBLISHED
 

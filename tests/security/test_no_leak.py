@@ -5,7 +5,7 @@ a cookie, an Authorization header, a query string, and an invalid category value
 exported item is searched: span names, attributes, events, status and resource; log record bodies
 and attributes (``REQUEST_LOG=all``, so every request leaves a record); metric data point and
 exemplar attributes; and the JSON stdout log. By default no canary appears anywhere. With
-``RECORD_FEATURE_VALUES=true`` the feature values appear exactly where the README says (the
+``RECORD_FEATURE_VALUES=true`` the feature values appear exactly where docs/telemetry.md says (the
 validation span's ``ml.feature.*`` attributes) and still nowhere else; secrets never.
 
 Integer features are not canaries: a small integer is indistinguishable from a line number. The
