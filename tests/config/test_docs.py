@@ -214,3 +214,12 @@ def test_slugs_follow_github() -> None:
     )
     assert slug("Small batches: `POST /predict/batch`") == "small-batches-post-predictbatch"
     assert slug("Without Grafana: curl") == "without-grafana-curl"
+
+
+def test_every_make_target_the_docs_name_exists() -> None:
+    targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.MULTILINE))
+    # A command: at the start of a line (code blocks) or of inline code, after any VAR=value settings.
+    command = re.compile(r"(?:^|`)\s*(?:[A-Z_]+=\S+\s+)*make ([a-z][\w-]*)", re.MULTILINE)
+    named = {(_name(page), t) for page in PAGES for t in command.findall(page.read_text())}
+    missing = sorted(f"{page}: make {t}" for page, t in named if t not in targets)
+    assert named and not missing, missing
