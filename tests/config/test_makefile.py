@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import yaml
 
 from tests.service.test_process import ROOT
 from tests.support.net import free_port, wait_service_ready
@@ -56,3 +57,12 @@ def test_stopping_make_run_with_sigterm_is_not_a_make_error(tmp_path: Path) -> N
         make.kill()
     assert make.returncode == 0
     assert b"Error" not in err, err.decode()[-500:]
+
+
+def test_make_run_otlp_exports_to_the_local_stack_at_composes_metric_interval() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    interval = compose["services"]["service"]["environment"]["OTEL_METRIC_EXPORT_INTERVAL"]
+    first = _dry_run("run-otlp").split(" make ")[0]  # the variables it sets, before it hands over to `make run`
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:4318}" in first
+    assert f"OTEL_METRIC_EXPORT_INTERVAL=${{OTEL_METRIC_EXPORT_INTERVAL:-{interval}}}" in first
+    assert "--no-print-directory run" in _dry_run("run-otlp")
