@@ -29,9 +29,10 @@ dev: $(DEV_STAMP)
 # Locally every request is traced, so 1% of them are profiled, not 10% (docs/telemetry.md, "The embedded default's files").
 LOCAL_PROFILE_SAMPLE_RATE := 0.01
 ## Serve the bundled model on 127.0.0.1:8000 with the embedded telemetry default.
-# Stopped by Ctrl-C (130) or SIGTERM (143) after a clean shutdown is a normal end, not a make error.
+# Stopped by Ctrl-C (130) or SIGTERM (143) after a clean shutdown is a normal end, not a make error. The shell
+# traps both (the service still gets them) so it outlives the service and make never reports "*** Interrupt".
 run: install
-	@PROFILE_SAMPLE_RATE=$${PROFILE_SAMPLE_RATE:-$(LOCAL_PROFILE_SAMPLE_RATE)} $(PY) -m service --host $${HOST:-127.0.0.1} --port $${PORT:-8000}; \
+	@trap : INT TERM; PROFILE_SAMPLE_RATE=$${PROFILE_SAMPLE_RATE:-$(LOCAL_PROFILE_SAMPLE_RATE)} $(PY) -m service --host $${HOST:-127.0.0.1} --port $${PORT:-8000}; \
 	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ] || [ $$status -eq 143 ] || exit $$status
 
 ## `make run` beside `make stack`: OTLP to the stack's Collector, metrics every 10 s as docker-compose.yml sets them.

@@ -59,6 +59,34 @@ def test_stopping_make_run_with_sigterm_is_not_a_make_error(tmp_path: Path) -> N
     assert b"Error" not in err, err.decode()[-500:]
 
 
+def _default_signals() -> None:
+    """Ctrl-C and SIGTERM as a terminal leaves them, even when this test runs where they are ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_ctrl_c_on_make_run_prints_no_make_error(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in _make_env().items() if not k.startswith(("OTEL_", "FAULT_"))}
+    make = subprocess.Popen(
+        ["make", "-o", "install", "run", f"VENV={VENV}"],
+        cwd=ROOT,
+        env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=_default_signals,  # noqa: PLW1509 (it only resets two signal dispositions before exec)
+    )
+    try:
+        wait_service_ready(port)
+        os.killpg(make.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group, make included
+        out, err = make.communicate(timeout=30)
+    finally:
+        make.kill()
+    assert b"Finished server process" in out + err, "the service shut down cleanly"
+    assert b"make: ***" not in err, err.decode()[-500:]
+
+
 def test_make_run_otlp_exports_to_the_local_stack_at_composes_metric_interval() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     interval = compose["services"]["service"]["environment"]["OTEL_METRIC_EXPORT_INTERVAL"]
