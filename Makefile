@@ -37,9 +37,10 @@ run: install
 
 ## `make run` beside `make stack`: OTLP to the stack's Collector, metrics every 10 s as docker-compose.yml sets them.
 # The SDK's default OTEL_METRIC_EXPORT_INTERVAL is 60 s: Prometheus and the drift report would lag a minute behind.
-run-otlp:
-	@OTEL_EXPORTER_OTLP_ENDPOINT=$${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:4318} \
-	  OTEL_METRIC_EXPORT_INTERVAL=$${OTEL_METRIC_EXPORT_INTERVAL:-10000} $(MAKE) --no-print-directory run
+# Target-specific exports reach the `run` prerequisite (no recursive make, so Ctrl-C stays quiet); the environment wins.
+run-otlp: export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://127.0.0.1:4318
+run-otlp: export OTEL_METRIC_EXPORT_INTERVAL ?= 10000
+run-otlp: run
 
 ## The whole test suite: unit, wire, config and real-stack end-to-end tests.
 test: dev

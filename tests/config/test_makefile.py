@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 
 from tests.service.test_process import ROOT
@@ -65,18 +66,30 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def test_ctrl_c_on_make_run_prints_no_make_error(tmp_path: Path) -> None:
+def _start(target: str, tmp_path: Path, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``make <target>`` in its own process group with Ctrl-C and SIGTERM at their defaults, as in a terminal."""
     port = free_port()
     env = {k: v for k, v in _make_env().items() if not k.startswith(("OTEL_", "FAULT_"))}
     make = subprocess.Popen(
-        ["make", "-o", "install", "run", f"VENV={VENV}"],
+        ["make", "-o", "install", target, f"VENV={VENV}"],  # -o install: use this venv as it is
         cwd=ROOT,
-        env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path)},
+        env={**env, "PORT": str(port), "TELEMETRY_DIR": str(tmp_path), **extra},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, as a terminal's foreground job
         preexec_fn=_default_signals,  # noqa: PLW1509 (it only resets two signal dispositions before exec)
     )
+    return make, port
+
+
+def _nowhere() -> str:
+    """An OTLP endpoint nobody listens on: a test's service must not export into a stack someone else runs."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.mark.parametrize("target", ["run", "run-otlp"])
+def test_ctrl_c_on_make_run_prints_no_make_error(target: str, tmp_path: Path) -> None:
+    make, port = _start(target, tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=_nowhere())
     try:
         wait_service_ready(port)
         os.killpg(make.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group, make included
@@ -87,10 +100,21 @@ def test_ctrl_c_on_make_run_prints_no_make_error(tmp_path: Path) -> None:
     assert b"make: ***" not in err, err.decode()[-500:]
 
 
-def test_make_run_otlp_exports_to_the_local_stack_at_composes_metric_interval() -> None:
+def test_make_run_otlp_exports_over_otlp_at_composes_metric_interval(tmp_path: Path) -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     interval = compose["services"]["service"]["environment"]["OTEL_METRIC_EXPORT_INTERVAL"]
-    first = _dry_run("run-otlp").split(" make ")[0]  # the variables it sets, before it hands over to `make run`
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:4318}" in first
-    assert f"OTEL_METRIC_EXPORT_INTERVAL=${{OTEL_METRIC_EXPORT_INTERVAL:-{interval}}}" in first
-    assert "--no-print-directory run" in _dry_run("run-otlp")
+    endpoint = _nowhere()  # set, so it must win over the Makefile's default
+    make, port = _start("run-otlp", tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
+    try:
+        wait_service_ready(port)
+        (service,) = psutil.Process(make.pid).children(recursive=True)[-1:]
+        environ = service.environ()
+        service.send_signal(signal.SIGTERM)
+        out, err = make.communicate(timeout=30)
+    finally:
+        make.kill()
+    assert environ.get("OTEL_METRIC_EXPORT_INTERVAL") == interval
+    assert f"traces otlp/http {endpoint}/v1/traces" in (out + err).decode()
+    # Unset, the endpoint is the local stack's Collector (`make stack`), over OTLP/HTTP.
+    makefile = (ROOT / "Makefile").read_text()
+    assert "run-otlp: export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://127.0.0.1:4318\n" in makefile
