@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
+.PHONY: run test lint install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,16 @@ run: install
 	@PROFILE_SAMPLE_RATE=$${PROFILE_SAMPLE_RATE:-$(LOCAL_PROFILE_SAMPLE_RATE)} $(PY) -m service --host $${HOST:-127.0.0.1} --port $${PORT:-8000}; \
 	  status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ] || [ $$status -eq 143 ] || exit $$status
 
-## The whole test suite: unit, wire, config and real-stack end-to-end tests.
-test: dev
+## The whole test suite: lint and type checks, then unit, wire, config and real-stack end-to-end tests.
+test: dev lint
 	bash scripts/test-prereqs.sh
 	$(PY) -m pytest
+
+## ruff (lint and format) and mypy, as configured in pyproject.toml; any finding fails the target.
+lint: dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## The real Collector, Jaeger, Prometheus and Elasticsearch on loopback, no Docker (first run builds them; no Python needed).
 stack:
