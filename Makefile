@@ -71,7 +71,7 @@ simulate-quick: install
 
 ## Drift report from the running service's /metrics (or PROMETHEUS=http://127.0.0.1:9090).
 drift-report: install
-	$(PY) -m service.drift_report $(if $(PROMETHEUS),--prometheus $(PROMETHEUS),--metrics-url $(URL)/metrics) --out drift-report
+	$(PY) -m service.drift $(if $(PROMETHEUS),--prometheus $(PROMETHEUS),--metrics-url $(URL)/metrics) --out drift-report
 
 ## Regenerate the bundled model and its card (byte-for-byte reproducible).
 model: dev

@@ -171,7 +171,7 @@ def render_rules(reference: DriftReference, options: Options) -> str:
     text += "\n  # A day of data per evaluation: every 2 minutes is plenty for a 24h window.\n"
     text += "  - name: ml-drift.24h\n    interval: 2m\n    rules:\n" + _window_rules("24h", version)
     runbook = (
-        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift_report "
+        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift "
         "--prometheus http://localhost:9090 --start -24h. Upstream change (units, defaults, a new channel) or a real "
         "population shift? If it persists, retrain on recent data."
     )
@@ -259,7 +259,7 @@ def _annotations(name: str, feature: str, value: float, options: Options) -> dic
     threshold = options.prediction_threshold if prediction else options.feature_threshold
     what = "the predicted score" if prediction else f"input {feature}"
     runbook = (
-        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift_report "
+        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift "
         "--prometheus http://localhost:9090 --start -24h. Upstream change (units, defaults, a new channel) or a real "
         "population shift? If it persists, retrain on recent data."
     )

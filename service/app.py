@@ -33,9 +33,9 @@ from service.config import Settings
 from service.drift.buckets import DriftReferenceError
 from service.drift.recorder import DriftRecorder, create_recorder
 from service.errors import InvalidRequest, ServiceError
+from service.pipeline.features import build_features
 from service.pipeline.model import ModelCard, OnnxModel
 from service.pipeline.runner import Pipeline
-from service.pipeline.stages import build_features
 from service.state import ServiceState
 
 SERVICE_NAME = "credit-risk-service"
@@ -107,7 +107,7 @@ def create_app(
             drift = create_recorder(card.raw, telemetry.fast_metrics)
         except DriftReferenceError as exc:
             log.warning("drift metrics off: %s", exc)
-    state.recorder = instrument_app(
+    recorder = instrument_app(
         app,
         telemetry,
         excluded_paths=untraced,
@@ -117,7 +117,7 @@ def create_app(
         client_value_max_chars=settings.client_attribute_max_chars,
     )
     install_profiler(
-        state.recorder,
+        recorder,
         ProfilerConfig(
             sample_rate=settings.profile_sample_rate,
             interval_ms=settings.profile_interval_ms,

@@ -17,7 +17,7 @@ import logging
 import pstats
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from service.app import create_app
 from service.config import Settings
-from service.pipeline.stages import Endpoint
+from service.pipeline.endpoints import Endpoint
 
 log = logging.getLogger("reference.performance")
 TOP_N = 5
@@ -91,8 +91,8 @@ def profile_every_prediction(app: FastAPI, monitor: PerformanceMonitor) -> None:
             pipeline = app.state.service.pipeline
             run = pipeline.run
 
-            def profiled_run(endpoint: Endpoint, body: bytes) -> bytes:
-                return monitor.measure(lambda: run(endpoint, body))
+            def profiled_run(endpoint: Endpoint, rows: Sequence[Mapping[str, Any]]) -> bytes:
+                return monitor.measure(lambda: run(endpoint, rows))
 
             pipeline.run = profiled_run
             yield

@@ -39,7 +39,7 @@ def test_missing_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> No
     )
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and str(missing.with_name("model_card.json")) in lines[0] or str(missing) in lines[0]
+    assert (len(lines) == 1 and str(missing.with_name("model_card.json")) in lines[0]) or str(missing) in lines[0]
 
 
 def test_corrupt_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> None:
