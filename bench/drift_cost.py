@@ -79,7 +79,10 @@ def measure(repeat: int = 7) -> dict[str, Any]:
         columns = columns_from_records(rows[:size])
         part = scores[:size]
         batch, features = rows[:size], engineer_features(columns)
-        call = lambda r=batch, c=columns, s=part, f=features: recorder.record(r, c, s, f)  # type: ignore[misc]
+
+        def call(r: list[Any] = batch, c: dict[str, Any] = columns, s: Any = part, f: Any = features) -> None:
+            recorder.record(r, c, s, f)
+
         per_request = _median_us(call, max(20, 20_000 // size), repeat)
         results[f"record_many_{size}_us"] = per_request
         results[f"record_many_{size}_us_per_row"] = per_request / size
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  ({results[f'record_many_{size}_us_per_row']:.3f} µs/row)"
         )
     print(
-        f"Pipeline.run /predict (no HTTP)    {results['pipeline_us']:8.2f} µs  (record_one: {results['record_one_share_pct']:.1f} %)"
+        f"Pipeline.run /predict (no HTTP)    {results['pipeline_us']:8.2f} µs  (record_one: "
+        f"{results['record_one_share_pct']:.1f} %)"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

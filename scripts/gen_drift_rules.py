@@ -131,7 +131,8 @@ def _alert(name: str, selector: str, threshold: float, min_count: int, what: str
           component: model
         annotations:
           summary: '{{{{ $labels.job }}}}: {what} drifted from the training data (PSI {{{{ $value | printf "%.2f" }}}} over 1h)'
-          description: 'The last hour of {{{{ $labels.ml_feature }}}} differs from its training distribution: population stability index above {threshold:g} for 30 minutes, over at least {min_count} predictions an hour.'
+          description: 'The last hour of {{{{ $labels.ml_feature }}}} differs from its training distribution: population \
+stability index above {threshold:g} for 30 minutes, over at least {min_count} predictions an hour.'
           runbook: "{runbook}"
           dashboard: /d/ml-model-health
 """
@@ -164,7 +165,8 @@ def render_rules(reference: DriftReference, options: Options) -> str:
             lines.append(f"      - record: {REFERENCE}")
             lines.append(f"        expr: vector({share:g})")
             lines.append(
-                f"        labels: {{ml_feature: {feature.name}, ml_bucket: {_yaml_str(label)}, ml_model_version: {_yaml_str(version)}}}"
+                f"        labels: {{ml_feature: {feature.name}, ml_bucket: {_yaml_str(label)}, ml_model_version: "
+                f"{_yaml_str(version)}}}"
             )
     text = "\n".join(lines) + "\n"
     text += "\n  - name: ml-drift.1h\n    rules:\n" + _window_rules("1h", version)

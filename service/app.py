@@ -94,7 +94,7 @@ def create_app(
         title="Credit-risk prediction service",
         version=__version__,
         lifespan=lifespan,  # no max_body_size: the scoring routes enforce MAX_BODY_BYTES (service/api/routes.py)
-        telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]
+        telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]  # FastAPI types it only in a private module
     )
     app.state.service = state
     app.include_router(router)
@@ -126,7 +126,7 @@ def create_app(
             application_packages=("service",),
         ),
     )
-    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 

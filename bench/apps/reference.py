@@ -55,7 +55,7 @@ class PerformanceMonitor:
             cpu_ms = (time.process_time() - cpu_before) * 1000
             memory_after = self.process.memory_info().rss
             stats = pstats.Stats(profiler)
-            ranked = sorted(stats.stats.items(), key=lambda item: item[1][3], reverse=True)[:TOP_N]  # type: ignore[attr-defined]
+            ranked = sorted(stats.stats.items(), key=lambda item: item[1][3], reverse=True)[:TOP_N]  # type: ignore[attr-defined]  # not in typeshed
             top = [
                 {
                     "function": func[2],
@@ -74,7 +74,7 @@ class PerformanceMonitor:
                     "cpu_time_ms": round(cpu_ms, 3),
                     "memory_mb": round(memory_after / 1_048_576, 2),
                     "memory_delta_mb": round((memory_after - memory_before) / 1_048_576, 3),
-                    "function_calls": stats.total_calls,  # type: ignore[attr-defined]
+                    "function_calls": stats.total_calls,  # type: ignore[attr-defined]  # not in typeshed
                     "top_functions": top,
                 }
             }
