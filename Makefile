@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run run-otlp test install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
+.PHONY: run run-otlp test lint install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,16 @@ run-otlp: export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://127.0.0.1:4318
 run-otlp: export OTEL_METRIC_EXPORT_INTERVAL ?= 10000
 run-otlp: run
 
-## The whole test suite: unit, wire, config and real-stack end-to-end tests.
-test: dev
+## The whole test suite: lint and type checks, then unit, wire, config and real-stack end-to-end tests.
+test: dev lint
 	bash scripts/test-prereqs.sh
 	$(PY) -m pytest
+
+## ruff (lint and format) and mypy, as configured in pyproject.toml; any finding fails the target.
+lint: dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## The real Collector, Jaeger, Prometheus and Elasticsearch on loopback, no Docker (first run builds them; no Python needed).
 stack:
@@ -73,7 +79,7 @@ simulate-quick: install
 
 ## Drift report from the running service's /metrics (or PROMETHEUS=http://127.0.0.1:9090, with JOB=... and START=...).
 drift-report: install
-	$(PY) -m service.drift_report $(if $(PROMETHEUS),--prometheus $(PROMETHEUS) $(if $(JOB),--job $(JOB)) $(if $(START),--start=$(START)),--metrics-url $(URL)/metrics) --out drift-report
+	$(PY) -m service.drift $(if $(PROMETHEUS),--prometheus $(PROMETHEUS) $(if $(JOB),--job $(JOB)) $(if $(START),--start=$(START)),--metrics-url $(URL)/metrics) --out drift-report
 
 ## Regenerate the bundled model and its card (byte-for-byte reproducible).
 model: dev

@@ -10,7 +10,7 @@ Measures in-process, without HTTP, so the number is the recorder's own CPU cost:
 * ``record_many``: ``record`` of batches of 10, 100 and 1000 rows with their model matrix, as
   the pipeline calls it (few numpy calls up to ``SMALL_BATCH_MAX_ROWS`` rows, a ``searchsorted``
   per feature beyond; categories from the one-hot columns), reported per request and per row;
-* ``pipeline``: ``Pipeline.run`` of a single ``/predict`` body (validation, features, ONNX,
+* ``pipeline``: validation and ``Pipeline.run`` of a single ``/predict`` body (features, ONNX,
   serialization, drift counting), and ``record_one``'s share of it. Over HTTP a request costs
   about twice as much again, so the share of a served request is smaller still.
 
@@ -34,13 +34,14 @@ import numpy as np
 from opentelemetry.sdk.resources import Resource
 
 from otel.fastmetrics import FastMetrics
+from service.api.validation import RequestValidator
 from service.config import Settings
 from service.drift.recorder import create_recorder
 from service.loadgen.bodies import BASELINE, encode
+from service.pipeline.endpoints import Endpoint
 from service.pipeline.features import columns_from_records, engineer_features
 from service.pipeline.model import OnnxModel
 from service.pipeline.runner import Pipeline
-from service.pipeline.stages import Endpoint
 
 
 def _median_us(fn: Callable[[], Any], calls: int, repeat: int) -> float:
@@ -78,7 +79,10 @@ def measure(repeat: int = 7) -> dict[str, Any]:
         columns = columns_from_records(rows[:size])
         part = scores[:size]
         batch, features = rows[:size], engineer_features(columns)
-        call = lambda r=batch, c=columns, s=part, f=features: recorder.record(r, c, s, f)  # type: ignore[misc]
+
+        def call(r: list[Any] = batch, c: dict[str, Any] = columns, s: Any = part, f: Any = features) -> None:
+            recorder.record(r, c, s, f)
+
         per_request = _median_us(call, max(20, 20_000 // size), repeat)
         results[f"record_many_{size}_us"] = per_request
         results[f"record_many_{size}_us_per_row"] = per_request / size
@@ -88,7 +92,10 @@ def measure(repeat: int = 7) -> dict[str, Any]:
     # swamped by run-to-run noise on a busy machine; the share below is not.)
     body = _cycle([encode(r) for r in rows[:256]])
     pipeline = Pipeline(model, settings, None, drift=recorder)
-    results["pipeline_us"] = _median_us(lambda: pipeline.run(Endpoint.PREDICT, body()), 3000, repeat)
+    validator = RequestValidator(settings.max_batch_size)
+    results["pipeline_us"] = _median_us(
+        lambda: pipeline.run(Endpoint.PREDICT, validator.rows(Endpoint.PREDICT, body())), 3000, repeat
+    )
     results["record_one_share_pct"] = 100.0 * results["record_one_us"] / results["pipeline_us"]
     return results
 
@@ -106,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  ({results[f'record_many_{size}_us_per_row']:.3f} µs/row)"
         )
     print(
-        f"Pipeline.run /predict (no HTTP)    {results['pipeline_us']:8.2f} µs  (record_one: {results['record_one_share_pct']:.1f} %)"
+        f"Pipeline.run /predict (no HTTP)    {results['pipeline_us']:8.2f} µs  (record_one: "
+        f"{results['record_one_share_pct']:.1f} %)"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

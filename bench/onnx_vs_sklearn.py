@@ -21,8 +21,8 @@ import numpy as np
 from scripts.train_model import DEFAULT_SEED, train
 from service.config import DEFAULT_MODEL_PATH
 from service.loadgen.bodies import BASELINE
+from service.pipeline.features import build_features
 from service.pipeline.model import OnnxModel
-from service.pipeline.stages import build_features
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ FOCUS = (
     "Pipeline.run",
     "Session.run",
     "TypeAdapter.validate_json",
-    "build_features",
+    "engineer_features",
     "serialize",
     "encode_spans",
     "encode_logs",

@@ -51,7 +51,8 @@ def _batched(name: str) -> BenchConfig | None:
 def overhead_table(summaries: dict[str, Summary]) -> list[str]:
     bare = summaries["bare"]
     rows = [
-        "| configuration | req/s | × bare | p50 ms | × bare | p99 ms | × bare | server CPU µs/req | × bare | peak RSS MB | × bare | spans exported/req | errors | req/s spread |",
+        "| configuration | req/s | × bare | p50 ms | × bare | p99 ms | × bare | server CPU µs/req | × bare | peak RSS MB | × "
+        "bare | spans exported/req | errors | req/s spread |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, s in summaries.items():
@@ -76,10 +77,10 @@ def side_measurements(summaries: dict[str, Summary]) -> list[str]:
 
     if {"bare", "bare-threadpool"} <= summaries.keys():
         out.append(
-            f"- **One-row requests on the event loop** (bare vs bare with `INLINE_SINGLE_ROWS=false`, scored in the thread pool): "
-            f"throughput {_x(ratio(summaries['bare'].throughput, summaries['bare-threadpool'].throughput))}, "
-            f"{delta('bare', 'bare-threadpool'):+.0f} µs CPU per request "
-            f"({summaries['bare'].cpu_us_per_request:.0f} vs {summaries['bare-threadpool'].cpu_us_per_request:.0f})."
+            "- **One-row requests on the event loop** (bare vs bare with `INLINE_SINGLE_ROWS=false`, scored in the thread "
+            f"pool): throughput {_x(ratio(summaries['bare'].throughput, summaries['bare-threadpool'].throughput))}, "
+            f"{delta('bare', 'bare-threadpool'):+.0f} µs CPU per request ({summaries['bare'].cpu_us_per_request:.0f} vs "
+            f"{summaries['bare-threadpool'].cpu_us_per_request:.0f})."
         )
     if {"production", "production-noslow"} <= summaries.keys():
         out.append(
@@ -111,10 +112,10 @@ def side_measurements(summaries: dict[str, Summary]) -> list[str]:
     if {"production", "production-collector-down"} <= summaries.keys():
         up, down = summaries["production"], summaries["production-collector-down"]
         out.append(
-            f"- **Collector down** (production pointed at a closed port vs at the receiver): p50 "
+            "- **Collector down** (production pointed at a closed port vs at the receiver): p50 "
             f"{_x(ratio(down.p50_us, up.p50_us))}, p99 {_x(ratio(down.p99_us, up.p99_us))}, throughput "
-            f"{_x(ratio(down.throughput, up.throughput))}, CPU {delta('production-collector-down', 'production'):+.0f} µs/request, "
-            f"errors {down.errors}."
+            f"{_x(ratio(down.throughput, up.throughput))}, CPU {delta('production-collector-down', 'production'):+.0f} "
+            f"µs/request, errors {down.errors}."
         )
     return out
 
@@ -150,7 +151,8 @@ def onnx_section(onnx: dict[str, Any]) -> list[str]:
         "| ---: | ---: | ---: | ---: |",
         (
             f"| 1 | {onnx['onnx_single']['median_us']:.1f} ({onnx['onnx_single']['p99_us']:.1f}) "
-            f"| {onnx['sklearn_single']['median_us']:.1f} ({onnx['sklearn_single']['p99_us']:.1f}) | {onnx['single_speedup']:.1f}× |"
+            f"| {onnx['sklearn_single']['median_us']:.1f} ({onnx['sklearn_single']['p99_us']:.1f}) | "
+            f"{onnx['single_speedup']:.1f}× |"
         ),
         (
             f"| {rows} | {onnx['onnx_batch']['median_us']:.0f} ({onnx['onnx_batch']['p99_us']:.0f}) "
@@ -158,9 +160,9 @@ def onnx_section(onnx: dict[str, Any]) -> list[str]:
         ),
         "",
         (
-            f"Same rows for both (load-generator applicants through the service's feature engineering), "
-            f"{onnx['onnx_single']['calls']} single-row calls and {onnx['onnx_batch']['calls']} batch calls each after a warm-up; "
-            f"largest |ONNX − scikit-learn| P(default) on the batch: {onnx['max_abs_diff']:.1e}."
+            "Same rows for both (load-generator applicants through the service's feature engineering), "
+            f"{onnx['onnx_single']['calls']} single-row calls and {onnx['onnx_batch']['calls']} batch calls each after a "
+            f"warm-up; largest |ONNX − scikit-learn| P(default) on the batch: {onnx['max_abs_diff']:.1e}."
         ),
     ]
 
@@ -175,7 +177,8 @@ def rss_section(rss: dict[str, Any]) -> list[str]:
             f"RSS when ready {rss['ready_rss'] / MB:.1f} MB; after warm-up {rss['baseline_rss'] / MB:.1f} MB; "
             f"at the end {rss['final_rss'] / MB:.1f} MB; lowest/highest reading after warm-up {rss['min_rss'] / MB:.1f}/"
             f"{rss['max_rss'] / MB:.1f} MB; kernel high-water mark {rss['peak_rss'] / MB:.1f} MB. "
-            f"**Growth after warm-up: {rss['growth_mb']:+.1f} MB.** Measured {rss['measured_at']}, load at start {rss['machine']['load_at_start']}."
+            f"**Growth after warm-up: {rss['growth_mb']:+.1f} MB.** Measured {rss['measured_at']}, load at start "
+            f"{rss['machine']['load_at_start']}."
         ),
         "",
         "| seconds | requests so far | RSS MB |",
@@ -204,7 +207,8 @@ def costs_section(costs: dict[str, Any]) -> list[str]:
         "| variant | CPU µs/request (median) | min | of which garbage collector |",
         "| --- | ---: | ---: | ---: |",
         *[
-            f"| `{v['variant']}` | {v['cpu_us_per_request']:.0f} | {v['min_us']:.0f} | {v.get('gc_us_per_request', float('nan')):.0f} |"
+            f"| `{v['variant']}` | {v['cpu_us_per_request']:.0f} | {v['min_us']:.0f} | "
+            f"{v.get('gc_us_per_request', float('nan')):.0f} |"
             for v in costs["variants"]
         ],
         "",
@@ -226,10 +230,11 @@ def costs_section(costs: dict[str, Any]) -> list[str]:
         rows += [
             "",
             (
-                f"Production settings from these pieces (every request pays the unsampled path and the watchdog, 10 % the sampled "
-                f"path, 1 % the profile and its log record; gRPC sending not included): {production:+.0f} µs per request over "
-                f"{c['disabled']:.0f} µs ({100 * production / c['disabled']:+.0f} %); full tracing (no per-request record, the "
-                f"`REQUEST_LOG=notable` default): {traced - c['disabled']:+.0f} µs ({100 * (traced - c['disabled']) / c['disabled']:+.0f} %)."
+                "Production settings from these pieces (every request pays the unsampled path and the watchdog, 10 % the "
+                f"sampled path, 1 % the profile and its log record; gRPC sending not included): {production:+.0f} µs per "
+                f"request over {c['disabled']:.0f} µs ({100 * production / c['disabled']:+.0f} %); full tracing (no per-request "
+                f"record, the `REQUEST_LOG=notable` default): {traced - c['disabled']:+.0f} µs "
+                f"({100 * (traced - c['disabled']) / c['disabled']:+.0f} %)."
             ),
         ]
     return [
@@ -345,29 +350,32 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
             "- One run, one machine, one service code base. Each configuration is a fresh `python -m bench.serve FACTORY` "
             "process (uvicorn, 1 worker, loopback, uvloop + httptools, no access log: the options of `python -m service`), "
             "started, checked ready, warmed up, measured, stopped. Configurations alternate within each round and the order "
-            "rotates every round, so slow drifts in machine load hit all of them alike; the table shows per-metric medians over rounds "
-            "and the spread (max − min) / median of throughput."
+            "rotates every round, so slow drifts in machine load hit all of them alike; the table shows per-metric medians over "
+            "rounds and the spread (max − min) / median of throughput."
         ),
         (
-            "- Load: `wrk` (C, epoll), 1 thread, fixed connections, closed loop, POST /predict with 64 different valid applicants "
-            "(the load generator's population) pre-formatted by a Lua script; latency percentiles from wrk's own histogram. "
-            "wrk rather than `python -m service.loadgen`: every µs the client spends is taken from the server on 2 cores, and "
-            "against the bare server the project's load generator cost ≈ 67 µs CPU per request with its raw-socket client "
-            "(≈ 1.6 ms with `--client httpx`) where wrk costs 26–45; wrk's own CPU is measured (kernel rusage) and shown above."
+            "- Load: `wrk` (C, epoll), 1 thread, fixed connections, closed loop, POST /predict with 64 different valid "
+            "applicants (the load generator's population) pre-formatted by a Lua script; latency percentiles from wrk's own "
+            "histogram. wrk rather than `python -m service.loadgen`: every µs the client spends is taken from the server on 2 "
+            "cores, and against the bare server the project's load generator cost ≈ 67 µs CPU per request with its raw-socket "
+            "client (≈ 1.6 ms with `--client httpx`) where wrk costs 26–45; wrk's own CPU is measured (kernel rusage) and shown "
+            "above."
         ),
         (
-            "- Server CPU µs/request: psutil `cpu_times()` (user + system, all threads, so export threads count) of the server process "
-            "right before and after the measured window, divided by the requests wrk completed in it. Peak RSS: the kernel's VmHWM "
-            "of the server process at the end of its round (start-up and warm-up included)."
+            "- Server CPU µs/request: psutil `cpu_times()` (user + system, all threads, so export threads count) of the server "
+            "process right before and after the measured window, divided by the requests wrk completed in it. Peak RSS: the "
+            "kernel's VmHWM of the server process at the end of its round (start-up and warm-up included)."
         ),
         (
             "- Exports go over OTLP/gRPC to a real receiver in its own process (`bench/receiver.py`, the test suite's "
             "`GrpcReceiver`, decoding every request with opentelemetry-proto and counting spans); spans exported per request "
-            "is what it received over the server's life divided by the requests it served, a check that each row really exported what it claims."
+            "is what it received over the server's life divided by the requests it served, a check that each row really exported "
+            "what it claims."
         ),
         (
-            "- `contrib` and `fastapi-native` get our own layer disabled by injecting `Telemetry.disabled()` (what `OTEL_SDK_DISABLED=true` "
-            "gives) rather than through the variable, which the SDK also reads and which would turn their global providers into no-ops."
+            "- `contrib` and `fastapi-native` get our own layer disabled by injecting `Telemetry.disabled()` (what "
+            "`OTEL_SDK_DISABLED=true` gives) rather than through the variable, which the SDK also reads and which would turn "
+            "their global providers into no-ops."
         ),
         "",
     ]

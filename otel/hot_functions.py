@@ -147,16 +147,13 @@ class FrameClassifier:
             return PLUMBING
         if _in_packages(module, self.application_packages):
             return APP
-        if file.startswith("<frozen") or file.startswith(self.library_prefixes):
+        if file.startswith(("<frozen", *self.library_prefixes)):
             return LIBRARY
         return APP
 
 
 def _in_packages(module: str, packages: tuple[str, ...]) -> bool:
-    for package in packages:
-        if module == package or module.startswith(package) and module[len(package)] == ".":
-            return True
-    return False
+    return any(module == package or (module.startswith(package) and module[len(package)] == ".") for package in packages)
 
 
 # --- the transforms, in the order they apply ---------------------------------------------------

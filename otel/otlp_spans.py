@@ -38,7 +38,8 @@ class _RawTraceServiceStub:
 
 
 class FastGrpcSpanExporter(GrpcSpanExporter):
-    """The SDK's OTLP/gRPC span exporter (its env variables, retries, TLS, compression and metrics), encoding with ``SpanEncoder``."""
+    """The SDK's OTLP/gRPC span exporter (its env variables, retries, TLS, compression and metrics), encoding
+    with ``SpanEncoder``."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

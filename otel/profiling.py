@@ -242,9 +242,9 @@ class RequestProfiler:
             return
         try:
             span = request.server_span
-            if span.is_recording() and span.get_span_context().trace_flags.sampled:
-                if self._random.random() < self.config.sample_rate:
-                    request.extras[_PROFILE_KEY] = _RequestProfile(self._process.memory_info().rss)
+            sampled = span.is_recording() and span.get_span_context().trace_flags.sampled
+            if sampled and self._random.random() < self.config.sample_rate:
+                request.extras[_PROFILE_KEY] = _RequestProfile(self._process.memory_info().rss)
         except Exception:
             self.failures("request start")
 

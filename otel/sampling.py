@@ -88,7 +88,7 @@ def installed() -> dict[str, Callable[[str | None], tuple[Sampler, str]]]:
         def build(arg: str | None, point=point) -> tuple[Sampler, str]:  # type: ignore[no-untyped-def]
             try:
                 return point.load()(arg or ""), f"arg {arg!r}" if arg else ""
-            except Exception as exc:  # noqa: BLE001 - a plugin refuses its argument with whatever it raises
+            except Exception as exc:  # a plugin refuses its argument with whatever it raises
                 refused = f"{OTEL_TRACES_SAMPLER}={point.name}: {OTEL_TRACES_SAMPLER_ARG}={arg!r} refused"
                 raise SamplerError(f"{refused}: {exc}") from None
 

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, StatusCode
@@ -93,7 +93,7 @@ class Stage:
         self._token: object | None = None
         self._start = 0
 
-    def __enter__(self) -> Stage:
+    def __enter__(self) -> Self:
         request = self._request
         if request.sampled if request is not None else trace.get_current_span().is_recording():
             recorder = self._recorder
@@ -151,7 +151,7 @@ def _exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
 class _NoopStage:
     span = None
 
-    def __enter__(self) -> _NoopStage:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -161,7 +161,7 @@ class _NoopStage:
         return None
 
 
-NOOP_STAGE: Any = _NoopStage()
+NOOP_STAGE = _NoopStage()
 
 
 def stage(name: str, **attributes: AttributeValue) -> Stage | _NoopStage:

@@ -131,7 +131,8 @@ def _alert(name: str, selector: str, threshold: float, min_count: int, what: str
           component: model
         annotations:
           summary: '{{{{ $labels.job }}}}: {what} drifted from the training data (PSI {{{{ $value | printf "%.2f" }}}} over 1h)'
-          description: 'The last hour of {{{{ $labels.ml_feature }}}} differs from its training distribution: population stability index above {threshold:g} for 30 minutes, over at least {min_count} predictions an hour.'
+          description: 'The last hour of {{{{ $labels.ml_feature }}}} differs from its training distribution: population \
+stability index above {threshold:g} for 30 minutes, over at least {min_count} predictions an hour.'
           runbook: "{runbook}"
           dashboard: /d/ml-model-health
 """
@@ -164,14 +165,15 @@ def render_rules(reference: DriftReference, options: Options) -> str:
             lines.append(f"      - record: {REFERENCE}")
             lines.append(f"        expr: vector({share:g})")
             lines.append(
-                f"        labels: {{ml_feature: {feature.name}, ml_bucket: {_yaml_str(label)}, ml_model_version: {_yaml_str(version)}}}"
+                f"        labels: {{ml_feature: {feature.name}, ml_bucket: {_yaml_str(label)}, ml_model_version: "
+                f"{_yaml_str(version)}}}"
             )
     text = "\n".join(lines) + "\n"
     text += "\n  - name: ml-drift.1h\n    rules:\n" + _window_rules("1h", version)
     text += "\n  # A day of data per evaluation: every 2 minutes is plenty for a 24h window.\n"
     text += "  - name: ml-drift.24h\n    interval: 2m\n    rules:\n" + _window_rules("24h", version)
     runbook = (
-        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift_report "
+        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift "
         "--prometheus http://localhost:9090 --start -24h. Upstream change (units, defaults, a new channel) or a real "
         "population shift? If it persists, retrain on recent data."
     )
@@ -259,7 +261,7 @@ def _annotations(name: str, feature: str, value: float, options: Options) -> dic
     threshold = options.prediction_threshold if prediction else options.feature_threshold
     what = "the predicted score" if prediction else f"input {feature}"
     runbook = (
-        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift_report "
+        "Model health dashboard: current vs reference buckets of the feature. Report: python -m service.drift "
         "--prometheus http://localhost:9090 --start -24h. Upstream change (units, defaults, a new channel) or a real "
         "population shift? If it persists, retrain on recent data."
     )

@@ -33,9 +33,9 @@ from service.config import Settings
 from service.drift.buckets import DriftReferenceError
 from service.drift.recorder import DriftRecorder, create_recorder
 from service.errors import InvalidRequest, ServiceError
+from service.pipeline.features import build_features
 from service.pipeline.model import ModelCard, OnnxModel
 from service.pipeline.runner import Pipeline
-from service.pipeline.stages import build_features
 from service.state import ServiceState
 
 SERVICE_NAME = "credit-risk-service"
@@ -94,7 +94,7 @@ def create_app(
         title="Credit-risk prediction service",
         version=__version__,
         lifespan=lifespan,  # no max_body_size: the scoring routes enforce MAX_BODY_BYTES (service/api/routes.py)
-        telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]
+        telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]  # FastAPI types it only in a private module
     )
     app.state.service = state
     app.include_router(router)
@@ -107,7 +107,7 @@ def create_app(
             drift = create_recorder(card.raw, telemetry.fast_metrics)
         except DriftReferenceError as exc:
             log.warning("drift metrics off: %s", exc)
-    state.recorder = instrument_app(
+    recorder = instrument_app(
         app,
         telemetry,
         excluded_paths=untraced,
@@ -117,7 +117,7 @@ def create_app(
         client_value_max_chars=settings.client_attribute_max_chars,
     )
     install_profiler(
-        state.recorder,
+        recorder,
         ProfilerConfig(
             sample_rate=settings.profile_sample_rate,
             interval_ms=settings.profile_interval_ms,
@@ -126,7 +126,7 @@ def create_app(
             application_packages=("service",),
         ),
     )
-    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 

@@ -81,7 +81,8 @@ class Settings:
     inline_single_rows: bool = _env(
         "INLINE_SINGLE_ROWS",
         True,
-        "Score one-row requests on the event loop: a thread-pool hop costs more than their ~60 µs of work. Batches, and everything while `FAULT_SLOW_FEATURE_MS` is set, go to the thread pool.",
+        "Score one-row requests on the event loop: a thread-pool hop costs more than their ~60 µs of work. Batches, and "
+        "everything while `FAULT_SLOW_FEATURE_MS` is set, go to the thread pool.",
     )
     api_keys: str = _env(
         "API_KEYS", "", "Comma-separated API keys; when set, prediction endpoints need header `X-API-Key` (health stays open)."

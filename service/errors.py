@@ -1,9 +1,16 @@
-"""The service's exception hierarchy; each error is mapped to an HTTP answer at the API edge."""
+"""The service's exception hierarchy; each error is mapped to an HTTP answer at the API edge.
+
+Every error has the same telemetry face: ``error_type``, a short stable name that becomes the
+span's and the ``ml.errors`` point's ``error.type``, and ``span_attributes()``, what it adds to the
+stage's exception event (never a client's values).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from opentelemetry.util.types import AttributeValue
 
 
 class ServiceError(Exception):
@@ -11,6 +18,10 @@ class ServiceError(Exception):
 
     status_code = 500
     error_type = "service_error"
+
+    def span_attributes(self) -> dict[str, AttributeValue]:
+        """Attributes for the stage's exception event; none unless a subclass has something to say."""
+        return {}
 
 
 class InvalidRequest(ServiceError):
@@ -28,7 +39,7 @@ class InvalidRequest(ServiceError):
         """Dotted locations of the failed fields (never their values)."""
         return [".".join(str(part) for part in error.get("loc", ())) for error in self.errors]
 
-    def span_attributes(self) -> dict[str, Any]:
+    def span_attributes(self) -> dict[str, AttributeValue]:
         """Added to the stage's exception event: which fields failed, and how; never their values."""
         return {"ml.validation.fields": self.fields, "ml.validation.rules": [str(e.get("type")) for e in self.errors]}
 
@@ -51,14 +62,29 @@ class ClientDisconnected(ServiceError):
     error_type = "client_disconnect"
 
 
+class ModelNotReady(ServiceError):
+    """A scoring request arrived before the lifespan loaded and warmed the model (or after shutdown began)."""
+
+    status_code = 503
+    error_type = "model_not_ready"
+
+
 class ModelError(ServiceError):
     """Inference failed inside the model runtime: a server fault, not the client's."""
 
     error_type = "model_error"
 
 
+class InjectedFault(ModelError):
+    """Fault injection: a deliberate inference failure (FAULT_ERROR_RATE)."""
+
+    error_type = "injected_fault"
+
+
 class ModelLoadError(ServiceError):
     """The model file is missing or unusable; the process cannot serve and must exit."""
+
+    error_type = "model_load_error"
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"cannot load model {path}: {reason}")

@@ -40,7 +40,7 @@ log = logging.getLogger("service.http_edge")
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # httptools missing: uvicorn_options falls back to h11
-    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]  # the optional import's None stands in for the class
 
 # The uvicorn methods BoundedHttpToolsProtocol extends; any missing means the fallback.
 _HOOKS = ("connection_made", "connection_lost", "data_received", "send_400_response", "on_message_begin", "on_headers_complete")
@@ -99,7 +99,7 @@ if HttpToolsProtocol is not None:
             self._head_timer: Any = None
             self._refusal: bytes | None = None
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             if len(self.connections) > self._limits.max_connections:
                 self._warn_connection_limit()
@@ -182,7 +182,7 @@ if HttpToolsProtocol is not None:
                 log.warning("MAX_CONNECTIONS (%d) reached: new connections are closed at once", self._limits.max_connections)
 
 else:
-    BoundedHttpToolsProtocol = None  # type: ignore[assignment,misc]
+    BoundedHttpToolsProtocol = None  # type: ignore[assignment,misc]  # no httptools: callers check for None
 
 
 def _env_limits() -> EdgeLimits:

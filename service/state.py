@@ -6,17 +6,12 @@ from dataclasses import dataclass, field
 
 from otel.instruments import MLInstruments
 from otel.setup import Telemetry
-from otel.stages import StageRecorder
 from service.api.auth import ApiKeyGuard
+from service.api.validation import RequestValidator
 from service.config import Settings
-from service.errors import ServiceError
+from service.errors import ModelNotReady
 from service.pipeline.model import ModelCard
 from service.pipeline.runner import Pipeline
-
-
-class ModelNotReady(ServiceError):
-    status_code = 503
-    error_type = "model_not_ready"
 
 
 @dataclass
@@ -26,10 +21,14 @@ class ServiceState:
     telemetry: Telemetry
     instruments: MLInstruments | None = None
     pipeline: Pipeline | None = None
-    recorder: StageRecorder | None = None
     api_keys: ApiKeyGuard = field(default_factory=lambda: ApiKeyGuard((), None))
+    validator: RequestValidator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.validator = RequestValidator(self.settings.max_batch_size, self.settings.record_feature_values)
 
     def require_pipeline(self) -> Pipeline:
+        """The warmed-up pipeline; raises ``ModelNotReady`` (503) while the model is still loading."""
         if self.pipeline is None:
             raise ModelNotReady("model is still loading")
         return self.pipeline

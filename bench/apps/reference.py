@@ -17,7 +17,7 @@ import logging
 import pstats
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from service.app import create_app
 from service.config import Settings
-from service.pipeline.stages import Endpoint
+from service.pipeline.endpoints import Endpoint
 
 log = logging.getLogger("reference.performance")
 TOP_N = 5
@@ -55,7 +55,7 @@ class PerformanceMonitor:
             cpu_ms = (time.process_time() - cpu_before) * 1000
             memory_after = self.process.memory_info().rss
             stats = pstats.Stats(profiler)
-            ranked = sorted(stats.stats.items(), key=lambda item: item[1][3], reverse=True)[:TOP_N]  # type: ignore[attr-defined]
+            ranked = sorted(stats.stats.items(), key=lambda item: item[1][3], reverse=True)[:TOP_N]  # type: ignore[attr-defined]  # not in typeshed
             top = [
                 {
                     "function": func[2],
@@ -74,7 +74,7 @@ class PerformanceMonitor:
                     "cpu_time_ms": round(cpu_ms, 3),
                     "memory_mb": round(memory_after / 1_048_576, 2),
                     "memory_delta_mb": round((memory_after - memory_before) / 1_048_576, 3),
-                    "function_calls": stats.total_calls,  # type: ignore[attr-defined]
+                    "function_calls": stats.total_calls,  # type: ignore[attr-defined]  # not in typeshed
                     "top_functions": top,
                 }
             }
@@ -91,8 +91,8 @@ def profile_every_prediction(app: FastAPI, monitor: PerformanceMonitor) -> None:
             pipeline = app.state.service.pipeline
             run = pipeline.run
 
-            def profiled_run(endpoint: Endpoint, body: bytes) -> bytes:
-                return monitor.measure(lambda: run(endpoint, body))
+            def profiled_run(endpoint: Endpoint, rows: Sequence[Mapping[str, Any]]) -> bytes:
+                return monitor.measure(lambda: run(endpoint, rows))
 
             pipeline.run = profiled_run
             yield

@@ -1,4 +1,4 @@
-"""HTTP routes: thin. Read the body, hand it to the pipeline (batches off the event loop), return its bytes."""
+"""HTTP routes: thin. Read the body, validate it, hand the rows to the pipeline (batches off the event loop), return its bytes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from service.api.schemas import EXAMPLE_APPLICATION
+from service.api.validation import RequestValidator
 from service.errors import ClientDisconnected, InvalidRequest
-from service.pipeline.stages import Endpoint
+from service.pipeline.endpoints import Endpoint
+from service.pipeline.runner import Pipeline
 from service.state import ServiceState
 
 JSON = "application/json"
@@ -86,10 +88,15 @@ async def _score(request: Request, endpoint: Endpoint) -> Response:
     pipeline = state.require_pipeline()
     body = await _read_body(request, state.settings.max_body_bytes)
     if pipeline.runs_inline(endpoint):
-        payload = pipeline.run(endpoint, body)
+        payload = _validate_and_run(state.validator, pipeline, endpoint, body)
     else:
-        payload = await run_in_threadpool(pipeline.run, endpoint, body)
+        payload = await run_in_threadpool(_validate_and_run, state.validator, pipeline, endpoint, body)
     return Response(content=payload, media_type=JSON)
+
+
+def _validate_and_run(validator: RequestValidator, pipeline: Pipeline, endpoint: Endpoint, body: bytes) -> bytes:
+    """The validation stage, then the pipeline's; on one thread, so a batch's validation stays off the event loop too."""
+    return pipeline.run(endpoint, validator.rows(endpoint, body))
 
 
 router = APIRouter()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from service.pipeline.vocabulary import HOME_OWNERSHIP, LOAN_TERMS, PURPOSES
@@ -18,14 +18,15 @@ from service.pipeline.vocabulary import HOME_OWNERSHIP, LOAN_TERMS, PURPOSES
 _ROW_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, title="LoanApplication")
 
 
+@with_config(_ROW_CONFIG)
 class LoanApplication(TypedDict):
     """One applicant, as posted to ``/predict`` and ``/predict_proba``."""
-
-    __pydantic_config__ = _ROW_CONFIG  # type: ignore[misc]
 
     age: Annotated[int, Field(ge=18, le=100, description="Applicant age in years.")]
     annual_income: Annotated[float, Field(gt=0, description="Gross annual income.")]
     loan_amount: Annotated[float, Field(gt=0, description="Requested principal.")]
+    # Why the ignores on Literal[TUPLE] (three fields): pydantic expands the vocabulary tuple into its members,
+    # a type checker accepts only literal values there.
     loan_term_months: Annotated[Literal[LOAN_TERMS], Field(description="Loan term.")]  # type: ignore[valid-type]
     employment_years: Annotated[float, Field(ge=0, le=60)]
     credit_history_months: Annotated[int, Field(ge=0, le=900)]
@@ -54,9 +55,8 @@ EXAMPLE_APPLICATION: LoanApplication = {
 def batch_schema(max_batch_size: int) -> Any:
     """The ``/predict/batch`` body type; its row limit is a setting, so it is built at startup."""
 
+    @with_config(ConfigDict(extra="forbid", strict=True, title="BatchRequest"))
     class BatchRequest(TypedDict):
-        __pydantic_config__ = ConfigDict(extra="forbid", strict=True, title="BatchRequest")  # type: ignore[misc]
-
         instances: Annotated[list[LoanApplication], Field(min_length=1, max_length=max_batch_size)]
 
     return BatchRequest

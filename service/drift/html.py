@@ -72,7 +72,8 @@ def _feature(f: dict[str, Any]) -> str:
     notes = "".join(f'<div class="warn">{escape(n)}</div>' for n in f["notes"])
     return (
         f'<section class="feature" id="f-{escape(f["feature"])}"><div class="head"><h3>{escape(f["feature"])}</h3>'
-        f'{_badge(f["verdict"])}<span class="muted">{escape(f["kind"])} · PSI {_psi(f["psi"])} · {f["count"]:g} values</span></div>'
+        f'{_badge(f["verdict"])}<span class="muted">{escape(f["kind"])} · PSI {_psi(f["psi"])} · {f["count"]:g} '
+        "values</span></div>"
         f'{notes}<div class="legend muted"><span style="background:#9aa4ae"></span>reference (training)'
         f'<span style="background:#1f6feb"></span>current</div>{_bars(f["buckets"])}'
         f"<details><summary>buckets</summary><table><tr><th>bucket</th><th>range</th><th>reference</th>"
@@ -96,7 +97,8 @@ def render(report: dict[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(report["title"])}</title><style>{_CSS}</style></head><body><main>
 <h1>{escape(report["title"])}</h1>
-<div class="muted">{escape(source["kind"])}: {escape(where)} · window {escape(window)} · generated {escape(report["generated_at"])}</div>
+<div class="muted">{escape(source["kind"])}: {escape(where)} · window {escape(window)} · \
+generated {escape(report["generated_at"])}</div>
 {warnings}
 <div class="cards">
 <div class="card">Input drift<b>{_badge(summary["verdict"])}</b></div>

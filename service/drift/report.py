@@ -1,6 +1,6 @@
 """The drift report as data: per feature PSI, reference vs current histograms, verdicts.
 
-The JSON written by ``python -m service.drift_report`` is exactly :func:`build_report`'s dict;
+The JSON written by ``python -m service.drift`` is exactly :func:`build_report`'s dict;
 the HTML page (``service.drift.html``) is rendered from it, so both always say the same.
 """
 

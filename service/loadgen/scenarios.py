@@ -14,7 +14,7 @@ errors       80 % valid ``/predict``, 20 % invalid bodies (each must get a 4xx).
 mixed        60 % ``/predict``, 25 % ``/predict_proba``, 15 % ``/predict/batch`` of 10-100 rows.
 drift        as steady, inputs shifted: incomes -40 %, small_business loans 5 % -> 30 %, every
              other field as drawn. The drift monitor (``ml.feature.bucket``, alerts
-             ``FeatureDrift``/``PredictionDrift``, ``python -m service.drift_report``) must flag
+             ``FeatureDrift``/``PredictionDrift``, ``python -m service.drift``) must flag
              annual_income, purpose and the score, and nothing else.
 ============ ==================================================================================
 """

@@ -41,7 +41,8 @@ def format_summary(report: LoadReport, jaeger_url: str | None = None, traces: in
             f"unexpected {report.unexpected}, not sent {report.not_sent})"
         ),
         f"  throughput   {report.throughput_rps:.1f} req/s, {report.rows_per_s:.1f} rows/s scored",
-        f"  latency ms   p50 {_ms(lat.p50)} · p95 {_ms(lat.p95)} · p99 {_ms(lat.p99)} · max {_ms(lat.max)}  (mean {_ms(lat.mean)})",
+        f"  latency ms   p50 {_ms(lat.p50)} · p95 {_ms(lat.p95)} · p99 {_ms(lat.p99)} · max {_ms(lat.max)}  (mean "
+        f"{_ms(lat.mean)})",
         f"  status       {statuses}",
         "",
         f"  {'endpoint':<22} {'requests':>9} {'errors':>7} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'max ms':>9}",
@@ -49,7 +50,8 @@ def format_summary(report: LoadReport, jaeger_url: str | None = None, traces: in
     for kind, summary in report.by_kind.items():
         k = summary.latency_ms
         lines.append(
-            f"  {kind:<22} {summary.requests:>9} {summary.errors:>7} {_ms(k.p50):>9} {_ms(k.p95):>9} {_ms(k.p99):>9} {_ms(k.max):>9}"
+            f"  {kind:<22} {summary.requests:>9} {summary.errors:>7} {_ms(k.p50):>9} {_ms(k.p95):>9} {_ms(k.p99):>9} "
+            f"{_ms(k.max):>9}"
         )
     lines.append("")
     lines += _traces("slowest requests:", report.slowest, jaeger_url, traces)

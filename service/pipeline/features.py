@@ -140,3 +140,11 @@ def columns_from_records(records: Sequence[Mapping[str, Any]]) -> dict[str, np.n
     for field in CATEGORICAL_FIELDS:
         columns[field] = np.array([r[field] for r in records], dtype=np.str_)
     return columns
+
+
+def build_features(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Validated row dicts -> the model matrix, in one call (model warm-up, benchmarks).
+
+    The runner calls the two steps itself: it keeps the columns for drift counting.
+    """
+    return engineer_features(columns_from_records(records))

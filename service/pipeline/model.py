@@ -45,7 +45,7 @@ class OnnxModel:
             raise ModelLoadError(path, "file not found")
         try:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for corrupt files
             raise ModelLoadError(path, f"not a valid ONNX model ({type(exc).__name__})") from None
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or inputs[0].shape[-1] != len(card.feature_names):

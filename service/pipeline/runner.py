@@ -1,6 +1,7 @@
-"""Runs one request through the four stages, each under its ``stage()`` span.
+"""Scores one request's validated rows, each step under its ``stage()`` span.
 
-Read top to bottom, this is the request path: validate → engineer features → infer → serialize.
+Read top to bottom, this is the request path after validation (``service.api.validation``):
+engineer features → infer → serialize.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import TypeAdapter
+from opentelemetry.util.types import AttributeValue
 
 from otel.attributes import (
     ML_BATCH_SIZE,
@@ -24,12 +25,12 @@ from otel.attributes import (
 from otel.failures import FailureLog
 from otel.instruments import MLInstruments
 from otel.stages import current_request, stage
-from service.api.schemas import batch_adapter, row_adapter
 from service.config import Settings
 from service.drift.recorder import DriftRecorder
-from service.pipeline.features import columns_from_records
+from service.pipeline.endpoints import Endpoint, serialize
+from service.pipeline.faults import inference_fault, slow_feature_fault
+from service.pipeline.features import columns_from_records, engineer_features
 from service.pipeline.model import OnnxModel
-from service.pipeline.stages import Endpoint, features_from_columns, infer, serialize, validate
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +46,18 @@ class Pipeline:
         self.instruments = instruments
         self.drift = drift
         self.threshold = float(model.card.raw.get("threshold", 0.5))
-        self._adapters: dict[bool, TypeAdapter[Any]] = {False: row_adapter(), True: batch_adapter(settings.max_batch_size)}
         self._rng = random.Random()
         self._drift_failures = FailureLog(log, "drift bucket counting", "predictions are served without it")
         # Injected slow work would stall every other request if it ran on the event loop.
         self._inline = settings.inline_single_rows and settings.fault_slow_feature_ms == 0
-        self._inference_attributes = {
+        self._inference_attributes: dict[str, AttributeValue] = {
             ML_EXECUTION_PROVIDER: model.providers[0],
             ML_INTRA_OP_THREADS: model.intra_op_threads,
             ML_INTER_OP_THREADS: model.inter_op_threads,
         }
 
     def runs_inline(self, endpoint: Endpoint) -> bool:
-        """Whether to call ``run`` on the event loop rather than in the thread pool.
+        """Whether to validate and ``run`` on the event loop rather than in the thread pool.
 
         A one-row request is ~60 µs of work, less than the hand-off to a pool thread and back;
         inline, the bare service serves 1.4-1.6x the requests (BENCHMARKS.md). A batch of up to
@@ -65,21 +65,20 @@ class Pipeline:
         """
         return self._inline and endpoint is not Endpoint.BATCH
 
-    def run(self, endpoint: Endpoint, body: bytes) -> bytes:
+    def run(self, endpoint: Endpoint, rows: Sequence[Mapping[str, Any]]) -> bytes:
+        """The response body of ``endpoint`` for validated ``rows``; raises ``ModelError`` when inference fails."""
         settings = self.settings
-        with stage("validation") as validating:
-            rows = validate(body, self._adapters[endpoint is Endpoint.BATCH], batch=endpoint is Endpoint.BATCH)
-            validating.set_attribute(ML_BATCH_SIZE, len(rows))
-            if settings.record_feature_values and validating.span is not None and len(rows) == 1:
-                validating.span.set_attributes({f"ml.feature.{k}": v for k, v in rows[0].items()})
-
         with stage("feature_engineering", **{ML_BATCH_SIZE: len(rows)}):
             columns = columns_from_records(rows)
-            features = features_from_columns(columns, settings.fault_slow_feature_ms)
+            features = engineer_features(columns)
+            if settings.fault_slow_feature_ms > 0:
+                slow_feature_fault(settings.fault_slow_feature_ms)
 
         with stage("onnx_inference", **{ML_BATCH_SIZE: len(rows)}, **self._inference_attributes) as inferring:
             inferring.set_attribute(ML_INPUT_SHAPE, list(features.shape))
-            probabilities = infer(self.model, features, settings.fault_error_rate, self._rng)
+            if settings.fault_error_rate > 0:
+                inference_fault(settings.fault_error_rate, self._rng)
+            probabilities = self.model.predict_default_proba(features)
 
         labels = (probabilities >= self.threshold).astype(np.int64)
         self._record(probabilities, labels)
@@ -103,5 +102,5 @@ class Pipeline:
             return
         try:
             self.drift.record(rows, columns, scores, features)
-        except Exception:  # a bug, surfaced in the log (once, then at DEBUG) instead of a 500
+        except Exception:  # noqa: BLE001 - a bug, surfaced in the log (once, then at DEBUG) instead of a 500
             self._drift_failures("Pipeline.run")

@@ -105,7 +105,7 @@ def record(trace: Trace) -> RequestRecord | None:
     server = trace.server
     if server is None:
         return None
-    stage_ms: dict[str, float | None] = {stage: None for stage in STAGES}
+    stage_ms: dict[str, float | None] = dict.fromkeys(STAGES)
     for child in trace.children(server):
         if (stage := child.stage) is not None:
             stage_ms[stage] = round((stage_ms.get(stage) or 0.0) + child.duration_ms, 3)

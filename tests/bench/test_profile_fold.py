@@ -5,9 +5,11 @@ from __future__ import annotations
 from bench.profile import EVENT_LOOP, fold
 
 STACKS = [
-    "Thread._bootstrap (threading.py:995);BatchProcessor.worker (x.py:10);OTLPSpanExporter.export (t.py:5);_encode_span (e.py:7) 30",
+    "Thread._bootstrap (threading.py:995);BatchProcessor.worker (x.py:10);OTLPSpanExporter.export (t.py:5);"
+    "_encode_span (e.py:7) 30",
     "Thread._bootstrap (threading.py:995);WorkerThread.run (a.py:1);Pipeline.run (r.py:40);Session.run (o.py:9) 50",
-    "Thread._bootstrap (threading.py:995);WorkerThread.run (a.py:1);Queue.get (queue.py:171);Condition.wait (threading.py:327) 500",
+    "Thread._bootstrap (threading.py:995);WorkerThread.run (a.py:1);Queue.get (queue.py:171);"
+    "Condition.wait (threading.py:327) 500",
     "RequestResponseCycle.send (h.py:524) 20",
 ]
 

@@ -22,7 +22,7 @@ def promtool() -> str:
 
 def _cached_build(command: str, missing: str) -> str:
     """The path ``scripts/check_config.sh <command>`` prints, or a failure naming the install step."""
-    found = subprocess.run(["bash", str(ROOT / "scripts/check_config.sh"), command], capture_output=True, text=True)
+    found = subprocess.run(["bash", str(ROOT / "scripts/check_config.sh"), command], capture_output=True, text=True, check=False)
     if found.returncode != 0 or not found.stdout.strip():
         pytest.fail(f"{missing}: run `{INSTALL}` (builds it from its Go module)")
     return found.stdout.strip()

@@ -75,7 +75,10 @@ def walk(node: pp.Expr) -> Iterator[pp.Expr]:
 
 def output_labels(node: pp.Expr, series_labels: Mapping[str, frozenset[str] | None]) -> frozenset[str] | None:
     """Label names on the result of ``node`` (``ANY`` when it cannot be known)."""
-    lab = lambda n: output_labels(n, series_labels)
+
+    def lab(n):
+        return output_labels(n, series_labels)
+
     if isinstance(node, pp.VectorSelector):
         sel = next(selectors(node))
         return series_labels.get(sel.name) if sel.name else ANY

@@ -58,7 +58,7 @@ def _run_compose(
 ) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **(extra_env or {})}
     cmd = [compose, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +255,9 @@ def test_no_admin_password_is_baked_in(services: dict) -> None:
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == PASSWORD, "the password must come from .env"
     assert grafana.get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
     # Any secret-looking setting must be a required variable, never a literal or a default.
-    secret = re.compile(r"^\s*(?P<key>[\w.]*(PASSWORD|SECRET|TOKEN|API_KEY)[\w.]*):\s*(?P<value>.*)$", re.IGNORECASE | re.MULTILINE)
+    secret = re.compile(
+        r"^\s*(?P<key>[\w.]*(PASSWORD|SECRET|TOKEN|API_KEY)[\w.]*):\s*(?P<value>.*)$", re.IGNORECASE | re.MULTILINE
+    )
     for m in secret.finditer(COMPOSE_FILE.read_text()):
         assert re.fullmatch(r'"?\$\{\w+:\?[^}]+\}"?', m["value"].strip()), f"{m['key']} must be ${{VAR:?...}}, got {m['value']}"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from service import drift_report
+from service.drift import cli as drift_cli
 from service.drift.sources import from_prometheus
 from tests.support.net import free_port, wait_ok
 
@@ -90,7 +90,7 @@ def test_an_instance_that_contributes_nothing_is_named_in_a_warning(
 ) -> None:
     window = ["--start", str(START), "--end", str(END)]
     argv = ["--prometheus", prometheus, *window, "--job", "credit-risk-service", "--out", str(tmp_path)]
-    assert drift_report.main(argv) == 0
+    assert drift_cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "warning: instance idle (job credit-risk-service) contributed no predictions" in captured.err
     assert "30946 predictions" in captured.out  # whole: 2 x (15403 + 50 + 20), never fractional or 0 for the new instance

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from service import drift_report
 from service.config import Settings
+from service.drift import cli as drift_cli
 from service.drift.buckets import SCORE_FEATURE, DriftReference
 from service.drift.report import build_report
 from service.drift.sources import SourceError, from_exposition, parse_time, prometheus_query
@@ -66,7 +66,7 @@ def _report(text: str) -> dict[str, Any]:
 def test_every_scored_row_is_counted_once_per_feature(drifted_metrics: str) -> None:
     counts = from_exposition([("app", drifted_metrics)]).counts
     assert set(counts) == set(REFERENCE.names)
-    assert {f: sum(b.values()) for f, b in counts.items()} == {f: ROWS for f in REFERENCE.names}
+    assert {f: sum(b.values()) for f, b in counts.items()} == dict.fromkeys(REFERENCE.names, ROWS)
 
 
 def test_drifted_traffic_flags_exactly_the_shifted_features_and_the_score(drifted_metrics: str) -> None:
@@ -83,7 +83,7 @@ def test_drifted_traffic_flags_exactly_the_shifted_features_and_the_score(drifte
 
 def test_reference_like_traffic_is_quiet_on_every_feature(steady_metrics: str) -> None:
     report = _report(steady_metrics)
-    assert {f["feature"]: f["verdict"] for f in report["features"]} == {f: "none" for f in REFERENCE.names}
+    assert {f["feature"]: f["verdict"] for f in report["features"]} == dict.fromkeys(REFERENCE.names, "none")
     assert max(f["psi"] for f in report["features"]) < 0.05
 
 
@@ -101,7 +101,7 @@ def test_command_writes_self_contained_html_and_json(drifted_metrics: str, tmp_p
     exposition = tmp_path / "worker.prom"
     exposition.write_text(drifted_metrics)
     out = tmp_path / "report"
-    status = drift_report.main(["--metrics-file", str(exposition), "--out", str(out), "--fail-on", "significant"])
+    status = drift_cli.main(["--metrics-file", str(exposition), "--out", str(out), "--fail-on", "significant"])
     assert status == 3  # significant drift reached: --fail-on says so
     report = json.loads((out / "drift_report.json").read_text())
     assert report["summary"]["drifted_features"] == ["annual_income", "purpose"]
@@ -132,7 +132,7 @@ def test_an_exposition_without_predictions_is_named_and_counts_are_whole(drifted
 
 def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        drift_report.main(["--help"])
+        drift_cli.main(["--help"])
     text = capsys.readouterr().out
     assert "``" not in text and "--job credit-risk-service --start" in text
 
@@ -140,7 +140,7 @@ def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
 def test_command_runs_as_a_module(drifted_metrics: str, tmp_path: Path) -> None:
     (tmp_path / "m.prom").write_text(drifted_metrics)
     done = subprocess.run(
-        [sys.executable, "-m", "service.drift_report", "--metrics-file", str(tmp_path / "m.prom"), "--out", str(tmp_path / "r")],
+        [sys.executable, "-m", "service.drift", "--metrics-file", str(tmp_path / "m.prom"), "--out", str(tmp_path / "r")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -160,7 +160,7 @@ def test_command_runs_as_a_module(drifted_metrics: str, tmp_path: Path) -> None:
 def test_unreadable_sources_fail_in_one_line(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert drift_report.main([*argv, "--out", str(tmp_path), "--timeout", "3"]) == 2
+    assert drift_cli.main([*argv, "--out", str(tmp_path), "--timeout", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "drift_report.json").exists()
@@ -169,7 +169,7 @@ def test_unreadable_sources_fail_in_one_line(
 def test_relative_start_is_an_argument_not_an_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # argparse alone would read "-24h" as an unknown option and exit with a usage error.
     argv = ["--prometheus", "http://127.0.0.1:9/", "--start", "-24h", "--end", "now", "--out", str(tmp_path), "--timeout", "3"]
-    assert drift_report.main(argv) == 2
+    assert drift_cli.main(argv) == 2
     assert "127.0.0.1:9" in capsys.readouterr().err
 
 

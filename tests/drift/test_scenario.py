@@ -75,7 +75,10 @@ def test_a_drifted_applicant_is_the_baseline_applicant_with_two_changes() -> Non
 
 def test_the_drift_reaches_its_stated_shares() -> None:
     base, drifted = _sample(BASELINE), _sample(DRIFTED)
-    share = lambda rows: sum(r["purpose"] == "small_business" for r in rows) / len(rows)
+
+    def share(rows):
+        return sum(r["purpose"] == "small_business" for r in rows) / len(rows)
+
     assert share(base) == pytest.approx(0.05, abs=0.01)
     assert share(drifted) == pytest.approx(DRIFT_SMALL_BUSINESS_SHARE, abs=0.015)
     ratio = np.median([r["annual_income"] for r in drifted]) / np.median([r["annual_income"] for r in base])

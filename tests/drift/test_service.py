@@ -40,7 +40,7 @@ def test_single_and_batch_predictions_are_counted_after_validation(example: dict
         assert client.post("/predict", json={**example, "purpose": "yacht"}).status_code == 422
         assert client.post("/predict/batch", json={"instances": [example, {**example, "age": 5}]}).status_code == 422
         counts = _counts(captured)
-    assert _per_feature(counts) == {name: 39 for name in REFERENCE.names}
+    assert _per_feature(counts) == dict.fromkeys(REFERENCE.names, 39)
     assert counts[("purpose", "unseen")] == 0
 
 
@@ -65,7 +65,7 @@ def test_the_same_rows_count_alike_one_by_one_in_small_batches_and_in_one_large_
         assert served[1] == one_by_one[1]  # ml.predictions by class
         count, buckets, total = served[2]
         assert (count, buckets) == one_by_one[2][:2] and total == pytest.approx(one_by_one[2][2], rel=1e-12)
-    assert _per_feature(one_by_one[0]) == {name: 200 for name in REFERENCE.names}
+    assert _per_feature(one_by_one[0]) == dict.fromkeys(REFERENCE.names, 200)
     assert one_by_one[2][0] == 200 and set(one_by_one[1]) == {"0", "1"}
 
 

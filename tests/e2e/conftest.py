@@ -205,7 +205,7 @@ class StoppedService:
 ROLES: dict[str, tuple[str, dict[str, str]]] = {
     # No profiling at all: only the collector's baseline share (or the latency policy) can keep these.
     "fast": (OTLP_GRPC, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "0"}),
-    # Every request spends SLOW_FAULT_MS in service.pipeline.stages.slow_feature_fault; OTLP over HTTP.
+    # Every request spends SLOW_FAULT_MS in service.pipeline.faults.slow_feature_fault; OTLP over HTTP.
     "slow": (OTLP_HTTP, {"PROFILE_SAMPLE_RATE": "0", "PROFILE_SLOW_MS": "50", "FAULT_SLOW_FEATURE_MS": str(SLOW_FAULT_MS)}),
     # As slow as "slow", but with no profiler output (no profile.trigger, no hot functions) and no errors:
     # only the collector's latency policy can keep all of its traces (see test_tail_sampling).

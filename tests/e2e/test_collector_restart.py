@@ -93,7 +93,7 @@ def test_collector_crash_loses_no_request_and_the_pipeline_recovers(
     )
     expr = f'ml_stage_duration_seconds_count{{job="{fast.service_name}", ml_stage="validation"}}'
     poll(
-        lambda: [s for s in prometheus.query(f"timestamp({expr}) > {restarted_at} and {expr} >= {served}")],
+        lambda: list(prometheus.query(f"timestamp({expr}) > {restarted_at} and {expr} >= {served}")),
         timeout_s=RECOVERY_TIMEOUT_S,
         what=f"{expr} scraped after the restart and >= {served}",
     )

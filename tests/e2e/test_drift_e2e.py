@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service import drift_report
+from service.drift import cli as drift_cli
 from service.loadgen.bodies import DRIFTED_FIELDS
 from tests.e2e.backends import Prometheus, poll
 from tests.e2e.conftest import Stack
@@ -239,7 +239,7 @@ def test_drift_alerts_fire_for_the_shifted_features_only(
 def test_report_from_prometheus_names_the_shifted_features(drift_run: DriftRun, prometheus: Prometheus, tmp_path: Path) -> None:
     for job, expected in ((drift_run.drifted, ["annual_income", "purpose"]), (drift_run.steady, [])):
         out = tmp_path / job
-        status = drift_report.main(["--prometheus", prometheus.base_url, "--start", "-30m", "--job", job, "--out", str(out)])
+        status = drift_cli.main(["--prometheus", prometheus.base_url, "--start", "-30m", "--job", job, "--out", str(out)])
         assert status == 0
         report = json.loads((out / "drift_report.json").read_text())
         assert report["source"]["kind"] == "prometheus"

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 SERVER_SPAN = "POST /predict"
 STAGES = ("validation", "feature_engineering", "onnx_inference", "serialization")
 HOT_FUNCTION = "profile.hot_function"
-SLOW_FUNCTION = "service.pipeline.stages.slow_feature_fault"
+SLOW_FUNCTION = "service.pipeline.faults.slow_feature_fault"
 # Sent during the burst; the tail sampler decides 2 s after the root span, Jaeger indexes within ~1 s.
 TRACE_TIMEOUT_S = 60
 
@@ -61,7 +61,7 @@ def test_slow_request_trace_has_server_span_four_stages_and_hot_functions(run: E
     # A stage span holds only its own stage's samples: the injected function ranks first there.
     assert top_function(stage) == SLOW_FUNCTION, f"feature_engineering: hot functions {on_stage}"
     fault = on_stage[SLOW_FUNCTION].attributes
-    assert str(fault["code.file.path"]).endswith("service/pipeline/stages.py")
+    assert str(fault["code.file.path"]).endswith("service/pipeline/faults.py")
     assert int(fault["code.line.number"]) > 0
     # The server span holds the whole request's samples: it names the function with the time its stage
     # saw (its rank there is checked across the burst, below).

@@ -34,8 +34,9 @@ def test_stage_duration_histograms(run: E2ERun, prometheus: Prometheus) -> None:
 
     median = wait_for(
         prometheus,
-        f'histogram_quantile(0.5, sum by (le) (ml_stage_duration_seconds_bucket{{job="{slow}", ml_stage="feature_engineering"}}))',
-        lambda found: bool(found),
+        f'histogram_quantile(0.5, sum by (le) (ml_stage_duration_seconds_bucket{{job="{slow}", '
+        'ml_stage="feature_engineering"}))',
+        bool,
         f"feature_engineering buckets of {slow}",
     )
     assert median[0].value >= SLOW_FAULT_MS / 1000 * 0.9, "the injected slow feature engineering shows in the stage histogram"
@@ -62,7 +63,8 @@ def test_span_metrics_count_every_span_before_sampling(run: E2ERun, prometheus: 
         f"span duration histograms of {fast}",
     )
     p99 = prometheus.query(
-        f'histogram_quantile(0.99, sum by (le) (traces_span_metrics_duration_seconds_bucket{{service_name="{fast}", span_name="validation"}}))'
+        f'histogram_quantile(0.99, sum by (le) (traces_span_metrics_duration_seconds_bucket{{service_name="{fast}", '
+        'span_name="validation"}))'
     )
     assert durations and p99 and 0 < p99[0].value < 1.0
 

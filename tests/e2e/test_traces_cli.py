@@ -67,7 +67,7 @@ def test_jaeger_show_draws_the_waterfall_with_hot_functions(in_jaeger: E2ERun, c
     assert status == 0, err
     assert out.startswith(f"trace {trace_id}  POST /predict  status 200")
     assert all(f"  {stage}" in out for stage in STAGES)
-    assert "hot functions of feature_engineering" in out and SLOW_FUNCTION in out and "service/pipeline/stages.py:" in out
+    assert "hot functions of feature_engineering" in out and SLOW_FUNCTION in out and "service/pipeline/faults.py:" in out
     assert "log records: this source holds none" in out
 
 

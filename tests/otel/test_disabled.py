@@ -10,6 +10,7 @@ from opentelemetry import trace
 from otel.setup import setup_telemetry
 from service.app import create_app
 from service.config import Settings
+from tests.support.stage_recorder import stage_recorder
 
 
 def test_disabled_sdk_builds_no_providers() -> None:
@@ -38,4 +39,4 @@ def test_disabled_service_serves_without_any_telemetry_work(monkeypatch: Any, ex
         metrics = client.get("/metrics")
         assert metrics.status_code == 200 and "ml_stage_duration" not in metrics.text
     assert started == []
-    assert app.state.service.recorder is None and app.state.service.instruments is None
+    assert stage_recorder(app) is None and app.state.service.instruments is None

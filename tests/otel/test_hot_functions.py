@@ -34,8 +34,8 @@ from otel.hot_functions import (
 THREAD = Frame("threading.Thread.run", "/py/threading.py", 10, PLUMBING)
 ANYIO = Frame("anyio._backends._asyncio.WorkerThread.run", "/sp/anyio/_asyncio.py", 20, PLUMBING)
 RUN = Frame("service.pipeline.runner.Pipeline.run", "/app/service/pipeline/runner.py", 46, APP)
-FEATURES = Frame("service.pipeline.stages.build_features", "/app/service/pipeline/stages.py", 58, APP)
-SLOW = Frame("service.pipeline.stages.slow_feature_fault", "/app/service/pipeline/stages.py", 66, APP)
+FEATURES = Frame("service.pipeline.features.build_features", "/app/service/pipeline/features.py", 58, APP)
+SLOW = Frame("service.pipeline.faults.slow_feature_fault", "/app/service/pipeline/faults.py", 66, APP)
 PERF = Frame("perf_counter", "<built-in>", 0, BUILTIN)
 STAGE_EXIT = Frame("otel.stages.Stage.__exit__", "/app/otel/stages.py", 120, INSTRUMENTATION)
 ORT_RUN = Frame("onnxruntime.capi.onnxruntime_inference_collection.Session.run", "/sp/onnxruntime/c.py", 383, LIBRARY)
@@ -135,7 +135,7 @@ def test_classifier_tells_application_library_plumbing_and_instrumentation_apart
     classifier = FrameClassifier(application_packages=("service",))
     assert classifier.kind("onnxruntime.capi.x", os.path.join(site_packages, "onnxruntime", "x.py")) == LIBRARY
     assert classifier.kind("json.decoder", os.path.join(sysconfig.get_paths()["stdlib"], "json", "decoder.py")) == LIBRARY
-    assert classifier.kind("service.pipeline.stages", os.path.join(site_packages, "service", "pipeline", "stages.py")) == APP
+    assert classifier.kind("service.pipeline.runner", os.path.join(site_packages, "service", "pipeline", "runner.py")) == APP
     assert classifier.kind("mycode", "/srv/app/mycode.py") == APP
     assert classifier.kind("starlette.concurrency", os.path.join(site_packages, "starlette", "concurrency.py")) == PLUMBING
     assert classifier.kind("otel.stages", "/srv/app/otel/stages.py") == INSTRUMENTATION

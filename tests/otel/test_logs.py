@@ -32,7 +32,7 @@ def test_one_performance_record_per_request_keyed_by_trace_id(
     client, captured = logged
     client.post("/predict/batch", json={"instances": [example, example]})
     (record,) = _request_records(captured)
-    server = [s for s in captured.finished_spans() if s.kind is SpanKind.SERVER][0]
+    server = next(s for s in captured.finished_spans() if s.kind is SpanKind.SERVER)
     assert record.trace_id == server.context.trace_id
     assert record.span_id == server.context.span_id
     attributes = record.attributes

@@ -18,9 +18,10 @@ from otel.hot_functions import FrameClassifier, clean, hot_functions
 from otel.profiling import StageProfile, _FrameCatalog
 from otel.stages import RequestState, StageRecorder
 from service.config import Settings
-from service.pipeline.stages import slow_feature_fault
+from service.pipeline.faults import slow_feature_fault
 from tests.conftest import Captured, build_client
 from tests.otel import planted
+from tests.support.stage_recorder import stage_recorder
 
 EVENT = "profile.hot_function"
 PLUMBING_PREFIXES = (
@@ -54,7 +55,7 @@ def test_the_injected_slow_function_tops_the_feature_engineering_span(example: d
         response = client.post("/predict", json=example)
     assert response.status_code == 200
     top = hot(captured.span("feature_engineering"))[0]
-    assert top["code.function.name"] == "service.pipeline.stages.slow_feature_fault"
+    assert top["code.function.name"] == "service.pipeline.faults.slow_feature_fault"
     assert top["code.file.path"] == inspect.getsourcefile(slow_feature_fault)
     assert top["code.file.path"].startswith("/")
     assert top["code.line.number"] == slow_feature_fault.__code__.co_firstlineno
@@ -90,7 +91,7 @@ def test_a_slow_request_gets_hot_functions_without_being_chosen(example: dict[st
     with client:
         assert client.post("/predict", json=example).status_code == 200
     top = hot(captured.span("feature_engineering"))[0]
-    assert top["code.function.name"] == "service.pipeline.stages.slow_feature_fault"
+    assert top["code.function.name"] == "service.pipeline.faults.slow_feature_fault"
     assert top["code.line.number"] == slow_feature_fault.__code__.co_firstlineno
     server = server_span(captured)
     assert hot(server)[0]["code.function.name"] == top["code.function.name"]
@@ -132,7 +133,9 @@ def test_a_profiler_failure_is_logged_once_and_the_request_proceeds(
         def on_stage_end(self, *args: object) -> None:
             pass
 
-    client.app.state.service.recorder.observers.insert(0, HookProbe())  # type: ignore[attr-defined]
+    recorder = stage_recorder(client.app)
+    assert recorder is not None
+    recorder.observers.insert(0, HookProbe())
     with client:
         expected = client.post("/predict", json=example).json()
         monkeypatch.setattr(StageProfile, "start", start_then_fail)
@@ -199,7 +202,8 @@ def _one_request(recorder: StageRecorder, route: str, work: Callable[[float], in
 )
 def test_concurrent_requests_do_not_mix_their_hot_functions(profile_env: dict[str, str]) -> None:
     client, captured = build_client(Settings.from_env(profile_env))
-    recorder = client.app.state.service.recorder  # type: ignore[attr-defined]
+    recorder = stage_recorder(client.app)
+    assert recorder is not None
     together = threading.Barrier(2)
     threads = [
         threading.Thread(target=_one_request, args=(recorder, route, work, together))

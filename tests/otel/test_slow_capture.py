@@ -74,7 +74,7 @@ def test_at_least_95_percent_of_slow_requests_carry_hot_functions(example: dict[
     spans = captured.finished_spans()
     slow = [s for s in spans if s.kind is SpanKind.SERVER and (s.end_time - s.start_time) / 1e6 > 50]
     features = {s.context.trace_id: s for s in spans if s.name == "feature_engineering"}
-    fault = "service.pipeline.stages.slow_feature_fault"
+    fault = "service.pipeline.faults.slow_feature_fault"
 
     def explained(server: ReadableSpan) -> bool:
         # Under contention onnxruntime may rank first on the server span (its wait for the GIL is real

@@ -60,7 +60,7 @@ def test_validation_failure_marks_the_stage_without_recording_values(
     )
     assert "99999.25" not in everything, "a rejected value leaked into a span"
     assert not [s for s in captured.finished_spans() if s.name == "feature_engineering"]
-    server = [s for s in captured.finished_spans() if s.kind is SpanKind.SERVER][0]
+    server = next(s for s in captured.finished_spans() if s.kind is SpanKind.SERVER)
     assert server.status.status_code is StatusCode.UNSET, "a client error is not a server error"
 
 
@@ -73,7 +73,7 @@ def test_inference_failure_is_an_error_on_the_stage_and_the_server_span(example:
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "injected_fault"
     assert any(e.name == "exception" for e in span.events)
-    server = [s for s in captured.finished_spans() if s.kind is SpanKind.SERVER][0]
+    server = next(s for s in captured.finished_spans() if s.kind is SpanKind.SERVER)
     assert server.status.status_code is StatusCode.ERROR
 
 
@@ -94,7 +94,7 @@ def test_incoming_traceparent_is_continued_and_traceresponse_returned(
     response = client.post(
         "/predict", json=example, headers={"traceparent": f"00-{trace_id}-{parent_id}-01", "baggage": "tenant=acme"}
     )
-    server = [s for s in captured.finished_spans() if s.kind is SpanKind.SERVER][0]
+    server = next(s for s in captured.finished_spans() if s.kind is SpanKind.SERVER)
     assert f"{server.context.trace_id:032x}" == trace_id
     assert f"{server.parent.span_id:016x}" == parent_id
     version, returned_trace, returned_span, flags = response.headers["traceresponse"].split("-")

@@ -10,6 +10,7 @@ import pytest
 from otel.stages import RequestState
 from service.config import Settings
 from tests.conftest import build_client
+from tests.support.stage_recorder import stage_recorder
 
 
 class ThreadWitness:
@@ -36,7 +37,8 @@ def _ran_inline(env: dict[str, str], path: str, body: dict[str, Any]) -> bool:
     client, _ = build_client(Settings.from_env(env))
     witness = ThreadWitness()
     with client:
-        recorder = client.app.state.service.recorder  # type: ignore[attr-defined]
+        recorder = stage_recorder(client.app)
+        assert recorder is not None
         recorder.request_hooks.append(witness)
         recorder.observers.append(witness)
         assert client.post(path, json=body).status_code == 200

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.schemas import EXAMPLE_APPLICATION
+from service.api.validation import MAX_LOC_CHARS, MAX_REPORTED_ERRORS
 from service.config import Settings
-from service.pipeline.stages import MAX_LOC_CHARS, MAX_REPORTED_ERRORS
 from tests.conftest import build_client
 
 JSON_HEADERS = {"content-type": "application/json"}

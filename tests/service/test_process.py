@@ -36,10 +36,11 @@ def test_missing_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> No
         env={**os.environ, "MODEL_PATH": str(missing)},
         capture_output=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and str(missing.with_name("model_card.json")) in lines[0] or str(missing) in lines[0]
+    assert (len(lines) == 1 and str(missing.with_name("model_card.json")) in lines[0]) or str(missing) in lines[0]
 
 
 def test_corrupt_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> None:
@@ -47,7 +48,12 @@ def test_corrupt_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> No
     model.write_bytes(b"definitely not onnx")
     (tmp_path / "model_card.json").write_text((ROOT / "service/model/model_card.json").read_text())
     result = subprocess.run(
-        [sys.executable, "-m", "service"], cwd=ROOT, env={**os.environ, "MODEL_PATH": str(model)}, capture_output=True, timeout=60
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env={**os.environ, "MODEL_PATH": str(model)},
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()

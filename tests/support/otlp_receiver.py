@@ -102,7 +102,7 @@ class GrpcReceiver:
         received, hang = self.received, self.hang
 
         def meta(context: grpc.ServicerContext) -> dict[str, str]:
-            return {k: v for k, v in context.invocation_metadata()}
+            return dict(context.invocation_metadata())
 
         class Traces(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:

@@ -22,7 +22,7 @@ from service.app import create_app
 from service.config import Settings
 
 SLOW_MS = 120
-SLOW_FUNCTION = "service.pipeline.stages.slow_feature_fault"
+SLOW_FUNCTION = "service.pipeline.faults.slow_feature_fault"
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
 
 

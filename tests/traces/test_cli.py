@@ -52,7 +52,7 @@ def test_show_draws_the_waterfall_hot_functions_resources_and_logs(
     for stage in ("validation", "feature_engineering", "onnx_inference", "serialization"):
         assert f"  {stage}" in out
     assert "hot functions of feature_engineering" in out
-    assert SLOW_FUNCTION in out and "service/pipeline/stages.py:" in out
+    assert SLOW_FUNCTION in out and "service/pipeline/faults.py:" in out
     assert "profile.trigger slow" in out
     assert "log records" in out and "POST /predict 200" in out
 

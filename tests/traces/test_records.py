@@ -25,7 +25,7 @@ def test_slow_requests_name_their_slow_stage_and_function(recorded: Recorded, by
         assert rec.stage_ms["feature_engineering"] is not None and rec.stage_ms["feature_engineering"] >= SLOW_MS
         assert rec.profile_trigger == "slow"
         assert rec.hot_functions and rec.hot_functions[0].name == SLOW_FUNCTION
-        assert re.search(r"/service/pipeline/stages\.py:\d+$", location(rec.hot_functions[0]))
+        assert re.search(r"/service/pipeline/faults\.py:\d+$", location(rec.hot_functions[0]))
 
 
 def test_profiled_requests_carry_cpu_and_memory(recorded: Recorded, by_id: dict[str, RequestRecord]) -> None:

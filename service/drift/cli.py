@@ -1,4 +1,4 @@
-"""``python -m service.drift_report``: a data-drift report (HTML + JSON) from the live telemetry.
+"""``python -m service.drift`` (``make drift-report``): a data-drift report (HTML + JSON) from the live telemetry.
 
 Like the Evidently reports ML teams run by hand, but computed from the ``ml.feature.bucket``
 counters the service already exports, against the training reference in the model card:
@@ -7,14 +7,14 @@ per feature PSI, reference vs current histograms, a verdict (none / moderate / s
 Sources (pick one)::
 
     # the stack: bucket counts over a time range, summed over all workers and replicas
-    python -m service.drift_report --prometheus http://localhost:9090 --start -24h --end now
+    python -m service.drift --prometheus http://localhost:9090 --start -24h --end now
 
     # only this run of the service: its job, since it started (e.g. STARTED=$(date +%s) before make run)
-    python -m service.drift_report --prometheus http://127.0.0.1:9090 --job credit-risk-service --start "$STARTED"
+    python -m service.drift --prometheus http://127.0.0.1:9090 --job credit-risk-service --start "$STARTED"
 
     # no Prometheus (embedded default): a worker's /metrics, or saved expositions (summed)
-    python -m service.drift_report --metrics-url http://127.0.0.1:8000/metrics
-    python -m service.drift_report --metrics-file worker1.prom --metrics-file worker2.prom
+    python -m service.drift --metrics-url http://127.0.0.1:8000/metrics
+    python -m service.drift --metrics-file worker1.prom --metrics-file worker2.prom
 
 Writes ``<out>/drift_report.html`` and ``<out>/drift_report.json`` (``--out``, default
 ``drift-report``). Exit status: 0, or 3 when ``--fail-on`` is given and reached (for CI and cron),
@@ -40,7 +40,7 @@ from service.pipeline.model import ModelCard
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m service.drift_report",
+        prog="python -m service.drift",
         description="Data-drift report (PSI per feature) from the service's bucket counters.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("Sources (pick one)::", 1)[1].replace("``", "") if __doc__ else None,
@@ -95,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         reference = DriftReference.from_card(ModelCard.load(card_path).raw)
         fetched = _fetch(args, reference)
     except (SourceError, DriftReferenceError, ModelLoadError) as exc:
-        print(f"drift_report: {exc}", file=sys.stderr)
+        print(f"drift report: {exc}", file=sys.stderr)
         return 2
     thresholds = Thresholds(args.moderate, args.significant)
     report = build_report(
         reference, fetched.counts, fetched.source, thresholds, fetched.model_versions, source_warnings=fetched.warnings
     )
     for warning in report["warnings"]:
-        print(f"drift_report: warning: {warning}", file=sys.stderr)
+        print(f"drift report: warning: {warning}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "drift_report.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "drift_report.html").write_text(render(report))
