@@ -1,4 +1,4 @@
-"""Export: one typed row per recorded request, in Parquet (pyarrow) or CSV; the pandas example of docs/slow-requests.md runs on it."""
+"""Export: one typed row per recorded request, in Parquet (pyarrow) or CSV; the pandas example of docs/slow-requests.md runs."""
 
 from __future__ import annotations
 
