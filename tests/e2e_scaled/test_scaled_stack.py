@@ -141,6 +141,11 @@ def test_a_killed_gateway_costs_no_request_and_its_share_moves_to_the_survivor(s
             timeout_s=30,
             what=f"{dead} to receive spans again after its restart",
         )
+        poll(
+            lambda: sum(r.sent_at > back_at + 1 for r in load.replies if r.role == "replica-3-slow") >= 4,
+            timeout_s=30,
+            what="slow requests after the restart",
+        )
 
     failed = [r for r in load.replies if r.status != 200]
     assert not failed, f"{len(failed)} of {len(load.replies)} requests failed around the gateway crash: {failed[:5]}"
