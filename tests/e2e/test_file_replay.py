@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def collector_binary() -> Path:
     """Where ``scripts/stack.sh`` builds the Collector from the current OCB manifest (``stack.sh collector-path``)."""
-    found = subprocess.run(["bash", str(ROOT / "scripts" / "stack.sh"), "collector-path"], capture_output=True, text=True, check=True)
+    found = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "stack.sh"), "collector-path"], capture_output=True, text=True, check=True
+    )
     return Path(found.stdout.strip())
 
 
