@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run run-otlp test lint install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
+.PHONY: run run-otlp test lint install dev stack stack-scaled stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ lint: dev
 stack:
 	bash scripts/stack.sh up
 
+## The two-tier stack instead: an agent on the same OTLP ports routing by trace id to two gateways (docs/scaling-out.md).
+stack-scaled:
+	bash scripts/stack.sh up-scaled
+
+## Stops whichever of the two stacks runs.
 stack-down:
 	bash scripts/stack.sh down
 

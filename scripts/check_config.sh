@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Validate the stack configuration with the tools that own it, and install those tools.
 #
-#   scripts/check_config.sh install         install promtool (2 and 3) and the Docker Compose CLI if missing
+#   scripts/check_config.sh install         install promtool (2 and 3), the Docker Compose CLI and Helm if missing
 #   scripts/check_config.sh compose-path    print the Compose binary the checks use (installs nothing)
 #   scripts/check_config.sh promtool3-path  print the Prometheus 3 promtool the checks use (installs nothing)
+#   scripts/check_config.sh helm-path       print the Helm CLI the chart checks (tests/deploy) use (installs nothing)
 #   scripts/check_config.sh                 promtool check config + check rules + test rules (both
 #                                           promtools), docker compose config (offline, no Docker engine)
 #
@@ -18,9 +19,12 @@ set -euo pipefail
 COMPOSE_VERSION="${COMPOSE_VERSION:-v5.6.0}"
 # Must equal the prom/prometheus image tag in docker-compose.yml (tests/config checks it).
 PROMTOOL3_VERSION="${PROMTOOL3_VERSION:-v3.5.0}"
+# deploy/helm is checked with this Helm (helm lint, helm template), built from its Go module.
+HELM_VERSION="${HELM_VERSION:-v4.3.2}"
 TOOLS_DIR="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml-tools}"
 COMPOSE_CACHED="$TOOLS_DIR/docker-compose-$COMPOSE_VERSION"
 PROMTOOL3_CACHED="$TOOLS_DIR/promtool-$PROMTOOL3_VERSION"
+HELM_CACHED="$TOOLS_DIR/helm-$HELM_VERSION/helm"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
@@ -51,6 +55,23 @@ install_promtool3() {
   echo "building promtool $PROMTOOL3_VERSION (Go module $module_version) into $TOOLS_DIR (takes several minutes once)" >&2
   go_build_in_place "github.com/prometheus/prometheus@$module_version" ./cmd/promtool "$PROMTOOL3_CACHED" \
     "-w -X github.com/prometheus/common/version.Version=${PROMTOOL3_VERSION#v}" "$TOOLS_DIR"
+}
+
+helm_path() {
+  if [[ -n "${HELM_BIN:-}" ]]; then echo "$HELM_BIN"; return; fi
+  if [[ -x "$HELM_CACHED" ]]; then echo "$HELM_CACHED"; return; fi
+  return 1
+}
+
+install_helm() {
+  helm_path >/dev/null && return
+  command -v go >/dev/null 2>&1 || { echo "error: Go is needed to build Helm" >&2; return 1; }
+  echo "building Helm $HELM_VERSION from its Go module into $TOOLS_DIR (takes a few minutes once)" >&2
+  local dir="${HELM_CACHED%/helm}"
+  mkdir -p "$dir"
+  # Its go.mod has no replace directives, so `go install module@version` works; GOBIN keeps it off PATH.
+  GOBIN="$dir.tmp" go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  mv "$dir.tmp/helm" "$HELM_CACHED" && rmdir "$dir.tmp"
 }
 
 install_promtool() { apt_install promtool prometheus; }
@@ -84,9 +105,10 @@ check() {
 }
 
 case "${1:-check}" in
-  install) install_promtool; install_promtool3; install_compose ;;
+  install) install_promtool; install_promtool3; install_compose; install_helm ;;
+  helm-path) helm_path ;;
   compose-path) compose_path ;;
   promtool3-path) promtool3_path ;;
   check) check ;;
-  *) echo "usage: $0 [install|compose-path|promtool3-path|check]" >&2; exit 2 ;;
+  *) echo "usage: $0 [install|compose-path|promtool3-path|helm-path|check]" >&2; exit 2 ;;
 esac

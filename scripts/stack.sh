@@ -4,8 +4,12 @@
 #   scripts/stack.sh provision   build/download everything into the cache (idempotent, keyed by version)
 #   scripts/stack.sh up          provision, then start Elasticsearch -> Jaeger -> Collector -> Prometheus
 #                                on 127.0.0.1 and wait until each is ready (already up: says so, exit 0)
-#   scripts/stack.sh down        stop exactly the processes `up` started (pid files), wait for them to exit
-#   scripts/stack.sh status      one line per component: pid, state, URL
+#   scripts/stack.sh up-scaled   the two-tier stack instead (docs/scaling-out.md): Elasticsearch -> Jaeger ->
+#                                two gateways -> their endpoint list -> agent -> Prometheus (scrapes
+#                                collector-config/prometheus/prometheus-scaled.yml); same outward ports
+#   scripts/stack.sh down        stop exactly the processes `up`/`up-scaled` started (pid files), wait for them
+#   scripts/stack.sh status      one line per component: pid, state, URL (status-scaled: the two-tier stack)
+#   scripts/stack.sh collector-path  the Collector binary built from the current OCB manifest (may not exist yet)
 #
 # Components (versions pinned here; docker-compose.yml pins the same ones):
 #   OpenTelemetry Collector 0.157.0  built with the Collector Builder (OCB) from
@@ -24,7 +28,8 @@
 # becomes STACK_SCRAPE_INTERVAL (5s, so tests see data and alerts quickly), rule_files point at the repo.
 #
 # Ports (all 127.0.0.1): collector 4317/4318 (OTLP), 13133 (health), 8888 (own metrics), 8889 (prometheus
-# exporter); Jaeger 16686 (API/UI), 16685 (query gRPC), 14317/14318 (OTLP in), 14133 (health), 14269
+# exporter), the same for the two-tier stack's agent (no 8889); gateway N on 127.0.0.(N+1): 24317/24318 (OTLP),
+# 23133 (health), 28888 (own metrics), 28889 (prometheus exporter); Jaeger 16686 (API/UI), 16685 (query gRPC), 14317/14318 (OTLP in), 14133 (health), 14269
 # (metrics); Prometheus 9090; Elasticsearch 9200 (HTTP), 9300 (transport).
 #
 # Environment:
@@ -57,24 +62,45 @@ JAEGER_VERSION="2.12.0"
 JAEGER_MODULE_VERSION="v1.75.0"   # Jaeger v2.N.0 is module v1.(N+63).0
 ES_VERSION="8.19.4"
 
-OTELCOL_DIR="$CACHE/otelcol-v$OTELCOL_VERSION"
+# One build per manifest content (comments aside): adding or changing a component gives a new directory,
+# so a binary built from another manifest (an older checkout, another branch) is never reused or clobbered.
+OTELCOL_MANIFEST_SUM="$(grep -v '^[[:space:]]*#' "$CONF/builder-config.yaml" | sha256sum | cut -c1-12)"
+OCB_DIR="$CACHE/otelcol-v$OTELCOL_VERSION/bin"
+OTELCOL_DIR="$CACHE/otelcol-v$OTELCOL_VERSION/build-$OTELCOL_MANIFEST_SUM"
 OTELCOL_BIN="$OTELCOL_DIR/otelcol-ml"
 JAEGER_DIR="$CACHE/jaeger-$JAEGER_MODULE_VERSION"
 JAEGER_BIN="$JAEGER_DIR/jaeger"
 ES_DIR="$CACHE/elasticsearch-$ES_VERSION"
 ES_HOME="$ES_DIR/elasticsearch-$ES_VERSION"
 
+# The single stack (`up`) and the two-tier stack (`up-scaled`), each in start order. They share the
+# backends and the outward ports (OTLP 4317/4318 is the single Collector or the agent), so one runs at a time.
 COMPONENTS=(elasticsearch jaeger otel-collector prometheus)
+SCALED_COMPONENTS=(elasticsearch jaeger otel-gateway-1 otel-gateway-2 gateway-endpoints otel-agent prometheus)
+ALL_COMPONENTS=(elasticsearch jaeger otel-collector otel-gateway-1 otel-gateway-2 gateway-endpoints otel-agent prometheus)
+# Two-tier stack: gateway N listens on its own loopback address 127.0.0.(N+1), every gateway on the same
+# ports, so the agent's DNS resolver finds them all under one name and one port (collector-config/otel-agent.yaml).
+GATEWAY_HOSTNAME="otel-gateways"
+GATEWAY_OTLP_PORT=24317
+GATEWAY_HEALTH_PORT=23133
+SCALED="$RUN/scaled"
+GATEWAY_HOSTS_FILE="$SCALED/hosts"
+gateway_addr() { echo "127.0.0.$(( ${1#otel-gateway-} + 1 ))"; }
+# Ports a component listens on: "port" (any address) or "address:port".
 declare -A PORTS=(
   [elasticsearch]="9200 9300"
   [jaeger]="16686 16685 14317 14318 14133 14269"
   [otel-collector]="4317 4318 13133 8888 8889"
+  [otel-agent]="4317 4318 13133 8888"
+  [gateway-endpoints]=""
   [prometheus]="9090"
 )
 declare -A READY_URL=(
   [elasticsearch]="http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=1s"
   [jaeger]="http://127.0.0.1:16686/api/services"
   [otel-collector]="http://127.0.0.1:13133/"
+  [otel-agent]="http://127.0.0.1:13133/"
+  [gateway-endpoints]="file://$GATEWAY_HOSTS_FILE"
   [prometheus]="http://127.0.0.1:9090/-/ready"
 )
 # A substring of /proc/<pid>/cmdline, so a recycled pid is never mistaken for ours.
@@ -82,8 +108,16 @@ declare -A CMD_MATCH=(
   [elasticsearch]="org.elasticsearch"
   [jaeger]="$JAEGER_BIN"
   [otel-collector]="$OTELCOL_BIN"
+  [otel-agent]="otel-agent.yaml"
+  [gateway-endpoints]="watch-gateways"
   [prometheus]="prometheus"
 )
+for gw in otel-gateway-1 otel-gateway-2; do
+  addr="$(gateway_addr "$gw")"
+  PORTS[$gw]="$addr:$GATEWAY_OTLP_PORT $addr:24318 $addr:$GATEWAY_HEALTH_PORT $addr:28888 $addr:28889"
+  READY_URL[$gw]="http://$addr:$GATEWAY_HEALTH_PORT/"
+  CMD_MATCH[$gw]="otel-gateway.yaml"
+done
 
 log() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -103,22 +137,21 @@ java17_home() {
 }
 
 provision_collector() {
-  local manifest_sum stamp="$OTELCOL_DIR/manifest.sha256"
-  # Keyed by version (directory) and by the manifest's content without comments (stamp).
-  manifest_sum="$(grep -v '^[[:space:]]*#' "$CONF/builder-config.yaml" | sha256sum | cut -d' ' -f1)"
-  if [[ -x "$OTELCOL_BIN" && -f "$stamp" && "$(cat "$stamp")" == "$manifest_sum" ]]; then return; fi
+  [[ -x "$OTELCOL_BIN" ]] && return
   need go "https://go.dev/doc/install (Go >= 1.25)"
   log "building the OpenTelemetry Collector $OTELCOL_VERSION with OCB into $OTELCOL_DIR (several minutes once)"
-  mkdir -p "$OTELCOL_DIR/bin"
-  if [[ ! -x "$OTELCOL_DIR/bin/builder" ]]; then
-    GOBIN="$OTELCOL_DIR/bin" go install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
+  mkdir -p "$OTELCOL_DIR" "$OCB_DIR"
+  if [[ ! -x "$OCB_DIR/builder" ]]; then
+    GOBIN="$OCB_DIR" go install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
   fi
   # Same manifest, output into the cache (output_path in the file is relative to the repo).
   sed "s#^  output_path: .*#  output_path: $OTELCOL_DIR/src#" "$CONF/builder-config.yaml" > "$OTELCOL_DIR/manifest.yaml"
-  "$OTELCOL_DIR/bin/builder" --config="$OTELCOL_DIR/manifest.yaml" > "$OTELCOL_DIR/build.log" 2>&1 \
+  "$OCB_DIR/builder" --config="$OTELCOL_DIR/manifest.yaml" > "$OTELCOL_DIR/build.log" 2>&1 \
     || { tail -30 "$OTELCOL_DIR/build.log" >&2; die "collector build failed (full log: $OTELCOL_DIR/build.log)"; }
-  install -m 0755 "$OTELCOL_DIR/src/otelcol-ml" "$OTELCOL_BIN"
-  echo "$manifest_sum" > "$stamp"
+  # Installed last, under its final name only when complete: an interrupted build is redone.
+  install -m 0755 "$OTELCOL_DIR/src/otelcol-ml" "$OTELCOL_BIN.tmp"
+  mv "$OTELCOL_BIN.tmp" "$OTELCOL_BIN"
+  rm -rf "$OTELCOL_DIR/src"
 }
 
 provision_jaeger() {
@@ -167,15 +200,19 @@ running_pid() {
   echo "$pid"
 }
 
-is_ready() { curl -fsS -o /dev/null --max-time 3 "${READY_URL[$1]}" 2>/dev/null; }
-
-port_holder() { ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:(.*)' | head -1; }
+is_ready() {
+  local url="${READY_URL[$1]}"
+  if [[ "$url" == file://* ]]; then grep -q "$GATEWAY_HOSTNAME" "${url#file://}" 2>/dev/null; return; fi
+  curl -fsS -o /dev/null --max-time 3 "$url" 2>/dev/null
+}
 
 check_ports_free() {
-  local port holder busy=0
+  local port holder busy=0 filter
   for port in ${PORTS[$1]}; do
-    if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then
-      holder="$(port_holder "$port")"
+    if [[ "$port" == *:* ]]; then filter="src $port"; else filter="sport = :$port"; fi
+    # shellcheck disable=SC2086  # the filter is several ss words
+    if ss -ltnH $filter 2>/dev/null | grep -q .; then
+      holder="$(ss -ltnpH $filter 2>/dev/null | grep -o 'users:(.*)' | head -1)"
       log "error: port $port (needed by $1) is already in use by ${holder:-an unknown process}"
       busy=1
     fi
@@ -257,7 +294,8 @@ start_collector() {
 }
 
 render_prometheus_config() {
-  local dir="$RUN/prometheus"
+  local dir="$RUN/prometheus" source="$CONF/prometheus/prometheus.yml"
+  if [[ "$MODE" == scaled ]]; then dir="$RUN/prometheus-scaled" source="$CONF/prometheus/prometheus-scaled.yml"; fi
   # rules.d: extra rule files a test may drop in (then POST /-/reload), e.g. an alert with a short `for:`.
   mkdir -p "$dir/data" "$dir/rules.d"
   sed -E \
@@ -268,7 +306,7 @@ render_prometheus_config() {
     -e "s/^([[:space:]]*)evaluation_interval:.*/\1evaluation_interval: $SCRAPE_INTERVAL/" \
     -e "s/^([[:space:]]*)scrape_timeout:.*/\1scrape_timeout: $SCRAPE_INTERVAL/" \
     -e "s#^([[:space:]]*)- rules/#\1- $CONF/prometheus/rules/#" \
-    "$CONF/prometheus/prometheus.yml" > "$dir/prometheus.yml"
+    "$source" > "$dir/prometheus.yml"
   if command -v promtool >/dev/null 2>&1; then
     promtool check config "$dir/prometheus.yml" > "$LOGS/promtool.log" 2>&1 \
       || { cat "$LOGS/promtool.log" >&2; die "rendered $dir/prometheus.yml is invalid"; }
@@ -276,42 +314,103 @@ render_prometheus_config() {
 }
 
 start_prometheus() {
+  local dir="$RUN/prometheus"
+  [[ "$MODE" == scaled ]] && dir="$RUN/prometheus-scaled"
   render_prometheus_config
   start_bg prometheus prometheus \
-    --config.file="$RUN/prometheus/prometheus.yml" \
-    --storage.tsdb.path="$RUN/prometheus/data" \
+    --config.file="$dir/prometheus.yml" \
+    --storage.tsdb.path="$dir/data" \
     --storage.tsdb.retention.time=1d \
     --web.listen-address=127.0.0.1:9090 \
     --web.enable-lifecycle \
     --enable-feature=exemplar-storage
 }
 
+# Gateway N of the two-tier stack: today's Collector config plus the gateway overlay, on 127.0.0.(N+1).
+start_gateway() {
+  local addr
+  addr="$(gateway_addr "$1")"
+  start_bg "$1" env OTELCOL_GATEWAY_NAME="${1#otel-}" GATEWAY_BIND_HOST="$addr" GATEWAY_OTLP_PORT="$GATEWAY_OTLP_PORT" \
+    GATEWAY_HEALTH_PORT="$GATEWAY_HEALTH_PORT" \
+    "$OTELCOL_BIN" --config="$CONF/otel-collector.yaml" --config="$CONF/otel-gateway.yaml"
+}
+
+# The local stand-in for a Kubernetes headless Service: every 0.5 s, the gateways answering their health
+# check become the addresses of $GATEWAY_HOSTNAME in a hosts file that only the agent sees (start_agent).
+# A killed gateway leaves the list at the next round; a restarted one rejoins it once healthy.
+watch_gateways() {
+  local content previous="" gw addr
+  mkdir -p "$SCALED"
+  while true; do
+    content="127.0.0.1 localhost"$'\n'
+    for gw in otel-gateway-1 otel-gateway-2; do
+      addr="$(gateway_addr "$gw")"
+      if curl -fsS -o /dev/null --max-time 1 "http://$addr:$GATEWAY_HEALTH_PORT/" 2>/dev/null; then
+        content+="$addr $GATEWAY_HOSTNAME"$'\n'
+      fi
+    done
+    if [[ "$content" != "$previous" ]]; then
+      # Rewritten in place: the agent's bind mount follows this inode, not the name.
+      printf '%s' "$content" > "$GATEWAY_HOSTS_FILE"
+      printf '%s gateways: %s\n' "$(date -u +%FT%TZ)" "$(grep -c "$GATEWAY_HOSTNAME" <<<"$content")"
+      previous="$content"
+    fi
+    sleep 0.5
+  done
+}
+
+start_gateway_endpoints() {
+  mkdir -p "$SCALED"
+  rm -f "$GATEWAY_HOSTS_FILE"
+  start_bg gateway-endpoints bash "$ROOT/scripts/stack.sh" watch-gateways
+}
+
+# The agent resolves $GATEWAY_HOSTNAME through the hosts file above, bind-mounted over /etc/hosts in a
+# mount namespace of its own: nothing else on the machine sees it.
+start_agent() {
+  local -a ns=(unshare --mount)
+  [[ $(id -u) -eq 0 ]] || ns=(unshare --user --map-root-user --mount)
+  "${ns[@]}" true 2>/dev/null || die "the agent needs a mount namespace (${ns[*]}), unavailable here"
+  start_bg otel-agent "${ns[@]}" sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' agent \
+    "$GATEWAY_HOSTS_FILE" env GATEWAY_HOSTNAME="$GATEWAY_HOSTNAME" GATEWAY_OTLP_PORT="$GATEWAY_OTLP_PORT" \
+    "$OTELCOL_BIN" --config="$CONF/otel-agent.yaml"
+}
+
 # ---------------------------------------------------------------------------------------- commands
 
-up() {
+# up_stack <label> <component...>: start what is not running yet, in order, each once ready.
+up_stack() {
+  local label="$1"; shift
+  local -a components=("$@")
   local t0=$SECONDS name pid
-  local -A timeout=([elasticsearch]=180 [jaeger]=60 [otel-collector]=60 [prometheus]=60)
+  local -A timeout=([elasticsearch]=180 [jaeger]=60 [otel-collector]=60 [otel-gateway-1]=60 [otel-gateway-2]=60
+                    [gateway-endpoints]=30 [otel-agent]=60 [prometheus]=60)
   local all_up=1
-  for name in "${COMPONENTS[@]}"; do
+  for name in "${components[@]}"; do
     running_pid "$name" >/dev/null && is_ready "$name" || all_up=0
   done
   if (( all_up )); then
-    log "stack already up (run dir $RUN)"
-    status
+    log "$label already up (run dir $RUN)"
+    show_status "${components[@]}"
     return 0
   fi
+  # The other stack holds the same outward ports: say so rather than report busy ports.
+  for name in "${ALL_COMPONENTS[@]}"; do
+    [[ " ${components[*]} " == *" $name "* ]] && continue
+    pid="$(running_pid "$name")" && die "$name (pid $pid) of the other stack is running; stop it first: $0 down"
+  done
   provision
   mkdir -p "$LOGS"
   # Check every port before starting anything, so a conflict never leaves a half-started stack.
   local conflict=0
-  for name in "${COMPONENTS[@]}"; do
+  for name in "${components[@]}"; do
     running_pid "$name" >/dev/null && continue
     rm -f "$(pidfile "$name")"
     check_ports_free "$name" || conflict=1
   done
   (( conflict )) && die "ports busy (see above); stop what holds them or run: $0 down"
 
-  for name in "${COMPONENTS[@]}"; do
+  for name in "${components[@]}"; do
     if pid="$(running_pid "$name")"; then
       log "$name already running (pid $pid)"
     else
@@ -320,6 +419,9 @@ up() {
         elasticsearch) start_elasticsearch ;;
         jaeger) start_jaeger ;;
         otel-collector) start_collector ;;
+        otel-gateway-*) start_gateway "$name" ;;
+        gateway-endpoints) start_gateway_endpoints ;;
+        otel-agent) start_agent ;;
         prometheus) start_prometheus ;;
       esac
       wait_ready "$name" "${timeout[$name]}"
@@ -329,14 +431,18 @@ up() {
     fi
     wait_ready "$name" "${timeout[$name]}"
   done
-  log "stack up in $((SECONDS - t0))s; logs and pid files in $RUN"
-  status
+  log "$label up in $((SECONDS - t0))s; logs and pid files in $RUN"
+  show_status "${components[@]}"
 }
 
+up() { MODE=single up_stack stack "${COMPONENTS[@]}"; }
+up_scaled() { MODE=scaled up_stack "two-tier stack" "${SCALED_COMPONENTS[@]}"; }
+
+# Stops whichever stack runs (every component of either, last started first).
 down() {
   local name pid i stopped=0
-  for (( i=${#COMPONENTS[@]}-1; i>=0; i-- )); do
-    name="${COMPONENTS[$i]}"
+  for (( i=${#ALL_COMPONENTS[@]}-1; i>=0; i-- )); do
+    name="${ALL_COMPONENTS[$i]}"
     if pid="$(running_pid "$name")"; then
       kill -TERM "$pid" 2>/dev/null || true
       local waited=0
@@ -355,22 +461,27 @@ down() {
   (( stopped )) || log "nothing running (run dir $RUN)"
 }
 
-status() {
-  local name pid state url
+show_status() {
+  local name pid state
   local -A urls=(
     [elasticsearch]="http://127.0.0.1:9200"
     [jaeger]="http://127.0.0.1:16686 (OTLP in 127.0.0.1:14317/14318)"
     [otel-collector]="OTLP grpc 127.0.0.1:4317 http http://127.0.0.1:4318, health :13133, metrics :8888, exporter :8889"
+    [otel-agent]="OTLP grpc 127.0.0.1:4317 http http://127.0.0.1:4318, health :13133, metrics :8888"
+    [gateway-endpoints]="$GATEWAY_HOSTS_FILE ($GATEWAY_HOSTNAME for the agent)"
     [prometheus]="http://127.0.0.1:9090"
   )
+  for name in otel-gateway-1 otel-gateway-2; do
+    urls[$name]="OTLP grpc $(gateway_addr "$name"):$GATEWAY_OTLP_PORT, health :$GATEWAY_HEALTH_PORT, metrics :28888, exporter :28889"
+  done
   local rc=0
-  for name in "${COMPONENTS[@]}"; do
+  for name in "$@"; do
     if pid="$(running_pid "$name")"; then
       if is_ready "$name"; then state="ready"; else state="starting/unhealthy"; rc=1; fi
     else
       pid="-"; state="stopped"; rc=1
     fi
-    printf '%-15s %-8s %-19s %s\n' "$name" "$pid" "$state" "${urls[$name]}"
+    printf '%-17s %-8s %-19s %s\n' "$name" "$pid" "$state" "${urls[$name]}"
   done
   printf 'run dir: %s (logs in %s)\n' "$RUN" "$LOGS"
   return $rc
@@ -378,8 +489,12 @@ status() {
 
 case "${1:-}" in
   provision) provision ;;
+  collector-path) echo "$OTELCOL_BIN" ;;
   up) up ;;
+  up-scaled) up_scaled ;;
   down) down ;;
-  status) status ;;
-  *) echo "usage: $0 {provision|up|down|status}" >&2; exit 2 ;;
+  status) show_status "${COMPONENTS[@]}" ;;
+  status-scaled) show_status "${SCALED_COMPONENTS[@]}" ;;
+  watch-gateways) watch_gateways ;;   # started by up-scaled (gateway-endpoints)
+  *) echo "usage: $0 {provision|up|up-scaled|down|status|status-scaled|collector-path}" >&2; exit 2 ;;
 esac

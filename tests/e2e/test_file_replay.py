@@ -36,12 +36,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def collector_binary() -> Path:
-    """Where ``scripts/stack.sh`` builds the Collector: ``<cache>/otelcol-v<dist.version>/otelcol-ml``."""
-    version = yaml.safe_load((ROOT / "collector-config" / "builder-config.yaml").read_text())["dist"]["version"]
-    cache = os.environ.get("STACK_CACHE_DIR") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "otel-ml-stack"
+    """Where ``scripts/stack.sh`` builds the Collector from the current OCB manifest (``stack.sh collector-path``)."""
+    found = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "stack.sh"), "collector-path"], capture_output=True, text=True, check=True
     )
-    return Path(cache) / f"otelcol-v{version}" / "otelcol-ml"
+    return Path(found.stdout.strip())
 
 
 @pytest.fixture
