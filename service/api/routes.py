@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 
 from service.api.schemas import EXAMPLE_APPLICATION
 from service.errors import ClientDisconnected, InvalidRequest
-from service.pipeline.stages import Endpoint
+from service.pipeline.stages import Endpoint, block_event_loop
 from service.state import ServiceState
 
 JSON = "application/json"
@@ -85,6 +85,8 @@ async def _score(request: Request, endpoint: Endpoint) -> Response:
     _require_json(request)
     pipeline = state.require_pipeline()
     body = await _read_body(request, state.settings.max_body_bytes)
+    if endpoint is Endpoint.PREDICT and state.settings.fault_block_loop_ms > 0:
+        block_event_loop(state.settings.fault_block_loop_ms)
     if pipeline.runs_inline(endpoint):
         payload = pipeline.run(endpoint, body)
     else:

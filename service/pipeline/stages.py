@@ -93,6 +93,15 @@ def slow_feature_fault(milliseconds: float) -> int:
     return total
 
 
+def block_event_loop(milliseconds: float) -> None:
+    """Fault injection (FAULT_BLOCK_LOOP_MS): hold the calling thread, i.e. the event loop when called from a route.
+
+    A sleep, not CPU work: what a blocking call (a synchronous client, a lock) in async code does; every
+    other request on this worker waits, and ``asyncio.event_loop.lag`` shows it.
+    """
+    time.sleep(milliseconds / 1000.0)
+
+
 # --- inference -------------------------------------------------------------------------------
 
 
