@@ -150,3 +150,20 @@ def test_describe_names_the_strategy() -> None:
     assert StrategySpec("ratelimiting", max_traces_per_second=3).describe() == "rate limiting 3/s"
     spec = StrategySpec("per_operation", rate=0.1, lower_bound_per_second=0.5, operations=(("POST /x", 1.0),))
     assert spec.describe() == "per operation (default 0.1, lower bound 0.5/s, POST /x 1)"
+
+
+# What Jaeger 2.12.0 answered for collector-config/jaeger/sampling-strategies.json (GET :5778/sampling?service=...)
+JAEGER_2_12_ANSWER = (
+    '{"strategyType":0,"probabilisticSampling":{"samplingRate":0.1},"operationSampling":{"defaultSamplingProbability":0.1,'
+    '"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"POST /predict","probabilisticSampling":'
+    '{"samplingRate":0.1}},{"operation":"POST /predict/batch","probabilisticSampling":{"samplingRate":1}}],'
+    '"defaultUpperBoundTracesPerSecond":0}}'
+)
+
+
+def test_the_answer_of_the_real_jaeger_is_a_per_operation_strategy() -> None:
+    import json
+
+    spec = parse_strategy(json.loads(JAEGER_2_12_ANSWER))
+    assert spec.kind == "per_operation" and spec.rate == 0.1 and spec.upper_bound_per_second == 0.0
+    assert dict(spec.operations) == {"POST /predict": 0.1, "POST /predict/batch": 1.0}
