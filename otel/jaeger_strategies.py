@@ -212,17 +212,23 @@ class PerOperation:
 
     def __init__(self, spec: StrategySpec, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock, self._default, self._lower = clock, spec.rate, spec.lower_bound_per_second
-        self._by_name = {name: GuaranteedThroughput(rate, self._lower, clock) for name, rate in spec.operations}
-        self._fallback = Probabilistic(spec.rate)
+        # name -> bound ``sample`` method (one lookup and one call per root)
+        self._by_name = {name: self._decider(rate) for name, rate in spec.operations}
+        self._fallback = Probabilistic(spec.rate).sample
+
+    def _decider(self, rate: float) -> Callable[[int, str], bool]:
+        if self._lower > 0:
+            return GuaranteedThroughput(rate, self._lower, self._clock).sample
+        return Probabilistic(rate).sample
 
     def sample(self, trace_id: int, name: str) -> bool:
-        sampler = self._by_name.get(name)
-        if sampler is None:
+        decide = self._by_name.get(name)
+        if decide is None:
             if len(self._by_name) >= MAX_OPERATIONS:
-                return self._fallback.sample(trace_id, name)
+                return self._fallback(trace_id, name)
             # setdefault: two threads meeting a new name at once share one sampler
-            sampler = self._by_name.setdefault(name, GuaranteedThroughput(self._default, self._lower, self._clock))
-        return sampler.sample(trace_id, name)
+            decide = self._by_name.setdefault(name, self._decider(self._default))
+        return decide(trace_id, name)
 
 
 Strategy = Probabilistic | RateLimiting | PerOperation
