@@ -156,6 +156,8 @@ class TelemetryMiddleware:
             _current_request.reset(request_token)
             elapsed_ns = perf_counter_ns() - request.start_ns
             route = getattr(scope.get("route"), "path", None)
+            if route is not None:
+                self._names.learn(scope, method, route)  # known ahead from the next request on
             if client_gone:
                 status_code, error_type = None, CLIENT_DISCONNECT
             elif error_type is None and status_code is not None and status_code >= 500:
