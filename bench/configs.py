@@ -28,6 +28,7 @@ class BenchConfig:
     slow_sockets: int = 0  # connections trickling a request head (bench.slow_sockets) during the load
     batch_rows: int = 0  # 0: POST /predict, one applicant per request; N: POST /predict/batch with N applicants
     baseline: str = "bare"  # the configuration this one is compared with (same load)
+    sampling_server: bool = False  # OTEL_TRACES_SAMPLER_ARG points at a harness strategies endpoint (bench.strategies)
 
 
 def otlp_env(endpoint: str) -> dict[str, str]:
@@ -67,6 +68,13 @@ def all_configs() -> list[BenchConfig]:
             "head sampling 10%, profiling 10% of sampled, slow capture at 250 ms, OTLP/gRPC to a local receiver",
             env={**PRODUCTION_SAMPLING, "PROFILE_SAMPLE_RATE": "0.1"},
             collector="up",
+        ),
+        BenchConfig(
+            "jaeger-remote",
+            "production with parentbased_jaeger_remote: 10% per operation, served by a Jaeger-compatible endpoint",
+            env={"OTEL_TRACES_SAMPLER": "parentbased_jaeger_remote", "PROFILE_SAMPLE_RATE": "0.1"},
+            collector="up",
+            sampling_server=True,
         ),
         BenchConfig(
             "full",

@@ -20,6 +20,7 @@ from bench.configs import BenchConfig, otlp_env
 from bench.processes import Receiver, Server, free_port
 from bench.slow_sockets import SlowSockets
 from bench.stats import Sample
+from bench.strategies import StrategyServer
 from bench.wrk import WrkResult, load_target, lua_script, run_wrk
 
 
@@ -41,13 +42,16 @@ def run_overhead(configs: list[BenchConfig], plan: LoadPlan, log: Callable[[str]
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     scripts = {rows: _script(workdir, rows) for rows in sorted({c.batch_rows for c in configs})}
     receiver = Receiver()
+    strategies = StrategyServer() if any(c.sampling_server for c in configs) else None
     closed_port = free_port()  # nothing listens here: the collector-down configuration points at it
     log(f"receiver on {receiver.endpoint}; work dir {workdir}")
     samples: list[Sample] = []
     try:
         for round_index in range(plan.rounds):
             for config in rotated(configs, round_index):
-                sample = _measure(config, round_index, plan, scripts[config.batch_rows], workdir, receiver, closed_port)
+                sample = _measure(
+                    config, round_index, plan, scripts[config.batch_rows], workdir, receiver, closed_port, strategies
+                )
                 samples.append(sample)
                 log(
                     f"round {round_index + 1}/{plan.rounds} {config.name:<26} {sample.throughput:8.1f} req/s  "
@@ -58,6 +62,8 @@ def run_overhead(configs: list[BenchConfig], plan: LoadPlan, log: Callable[[str]
                 )
     finally:
         receiver.stop()
+        if strategies is not None:
+            strategies.stop()
     shutil.rmtree(workdir, ignore_errors=True)  # kept for inspection only when a round failed
     return samples
 
@@ -78,8 +84,12 @@ def _measure(
     workdir: Path,
     receiver: Receiver,
     closed_port: int,
+    strategies: StrategyServer | None = None,
 ) -> Sample:
     env = dict(config.env)
+    if config.sampling_server and strategies is not None:
+        # initial rate 0: the spans per request show the served 10 % is what applies
+        env["OTEL_TRACES_SAMPLER_ARG"] = f"endpoint={strategies.endpoint},pollingIntervalMs=60000,initialSamplingRate=0"
     env["TELEMETRY_DIR"] = str(workdir / "telemetry")
     if config.collector == "up":
         env.update(otlp_env(receiver.endpoint))

@@ -89,6 +89,13 @@ def side_measurements(summaries: dict[str, Summary]) -> list[str]:
             f"({summaries['production'].cpu_us_per_request:.0f} vs {summaries['production-noslow'].cpu_us_per_request:.0f}), "
             f"throughput {_x(ratio(summaries['production'].throughput, summaries['production-noslow'].throughput))}."
         )
+    if {"production", "jaeger-remote"} <= summaries.keys():
+        out.append(
+            f"- **Remote head sampling** (`parentbased_jaeger_remote`, 10% per operation from a sampling endpoint, vs "
+            f"production's `parentbased_traceidratio` 0.1): {delta('jaeger-remote', 'production'):+.0f} µs CPU per request "
+            f"({summaries['jaeger-remote'].cpu_us_per_request:.0f} vs {summaries['production'].cpu_us_per_request:.0f}), "
+            f"throughput {_x(ratio(summaries['jaeger-remote'].throughput, summaries['production'].throughput))}."
+        )
     if {"full", "full+profiling"} <= summaries.keys():
         out.append(
             f"- **Profiling every request** (pyinstrument, `PROFILE_SAMPLE_RATE=1`, vs full): "

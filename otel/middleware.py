@@ -38,6 +38,7 @@ from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, LATENCY_BUCKETS_S
+from otel.route_names import RouteNames
 from otel.setup import Telemetry
 from otel.stages import RequestState, StageRecorder, _current_request
 
@@ -94,6 +95,7 @@ class TelemetryMiddleware:
             "http.server.request.duration", "s", "Duration of HTTP server requests.", LATENCY_BUCKETS_S
         )
         self._active = fast.up_down_counter("http.server.active_requests", "{request}", "Number of active HTTP server requests.")
+        self._names = RouteNames()  # the sampler sees `POST /predict/batch`, so per-route rates work
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.excluded_paths:
@@ -107,7 +109,7 @@ class TelemetryMiddleware:
         token = None
         if owns_span:
             parent = _extract(scope["headers"])
-            span = self.tracer.start_span(method if method != "_OTHER" else "HTTP", context=parent, kind=SpanKind.SERVER)
+            span = self.tracer.start_span(self._names.span_name(scope, method), context=parent, kind=SpanKind.SERVER)
             token = context.attach(trace.set_span_in_context(span, parent))
         else:
             span = outer
@@ -154,6 +156,8 @@ class TelemetryMiddleware:
             _current_request.reset(request_token)
             elapsed_ns = perf_counter_ns() - request.start_ns
             route = getattr(scope.get("route"), "path", None)
+            if route is not None:
+                self._names.learn(scope, method, route)  # known ahead from the next request on
             if client_gone:
                 status_code, error_type = None, CLIENT_DISCONNECT
             elif error_type is None and status_code is not None and status_code >= 500:

@@ -6,7 +6,8 @@ module builds the sampler itself from the same variables and raises :class:`Samp
 naming the variable and what it accepts.
 
 Accepted names: the specification's built-ins (``always_on``, ``always_off``, ``traceidratio``,
-``parentbased_always_on``, ``parentbased_always_off``, ``parentbased_traceidratio``) plus every
+``parentbased_always_on``, ``parentbased_always_off``, ``parentbased_traceidratio``), the Jaeger remote
+samplers ``jaeger_remote`` and ``parentbased_jaeger_remote`` (``otel.jaeger_remote_sampler``), plus every
 sampler installed under the SDK's entry-point group ``opentelemetry_traces_sampler`` (a factory taking
 the ``_ARG`` string). New samplers therefore become accepted by installing them, or by adding a
 builder to :data:`BUILT_IN`.
@@ -69,6 +70,19 @@ def _by_ratio(kind: Callable[[float], Sampler]) -> Callable[[str | None], tuple[
     return build
 
 
+def _jaeger_remote(arg: str | None, parent_based: bool) -> tuple[Sampler, str]:
+    """The specification's Jaeger remote sampler (otel.jaeger_remote_sampler), built stopped: setup starts it per process."""
+    from otel.jaeger_remote_sampler import ArgumentError, JaegerRemoteSampler, ParentBasedJaegerRemoteSampler, RemoteSamplerConfig
+
+    try:
+        config = RemoteSamplerConfig.parse(arg)
+    except ArgumentError as exc:
+        raise SamplerError(str(exc)) from None
+    remote = JaegerRemoteSampler(config)
+    detail = f"{config.endpoint}, every {config.polling_interval_ms} ms, initial rate {config.initial_sampling_rate:g}"
+    return (ParentBasedJaegerRemoteSampler(remote) if parent_based else remote), detail
+
+
 BUILT_IN: dict[str, Callable[[str | None], tuple[Sampler, str]]] = {
     "always_on": _fixed(ALWAYS_ON),
     "always_off": _fixed(ALWAYS_OFF),
@@ -76,6 +90,8 @@ BUILT_IN: dict[str, Callable[[str | None], tuple[Sampler, str]]] = {
     "parentbased_always_off": _fixed(DEFAULT_OFF),
     "traceidratio": _by_ratio(TraceIdRatioBased),
     "parentbased_traceidratio": _by_ratio(ParentBasedTraceIdRatio),
+    "jaeger_remote": lambda arg: _jaeger_remote(arg, parent_based=False),
+    "parentbased_jaeger_remote": lambda arg: _jaeger_remote(arg, parent_based=True),
 }
 """Sampler name -> builder from the ``_ARG`` string (``None`` when unset) to (sampler, what to print about it)."""
 

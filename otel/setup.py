@@ -17,7 +17,8 @@ What is read from the environment, by the SDK itself wherever it can:
   without one the embedded default is used: metrics on ``/metrics``, traces and logs as OTLP/JSON
   lines under ``telemetry_dir``. ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none`` turns a signal off.
 * ``OTEL_TRACES_SAMPLER[_ARG]``: built by ``otel.sampling``, which refuses an unknown name or an
-  invalid ratio (``SamplerError``) where the SDK would fall back to sampling everything.
+  invalid ratio (``SamplerError``) where the SDK would fall back to sampling everything;
+  ``[parentbased_]jaeger_remote`` starts polling Jaeger here and stops at ``shutdown()``.
 * ``OTEL_BSP_*``, ``OTEL_BLRP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``,
   ``OTEL_METRICS_EXEMPLAR_FILTER``: passed through to the SDK untouched.
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from prometheus_client import CollectorRegistry
 
 from otel.fastmetrics import FastMetrics, attach
+from otel.jaeger_remote_sampler import remote_sampler_of
 from otel.sampling import sampler_from_env
 from otel.spans import LightTracer
 
@@ -78,6 +80,7 @@ class Telemetry:
     exporters: dict[str, str] = field(default_factory=dict)
     sampler: str = ""  # the effective head sampler, as the startup line states it
     push_readers: list[MetricReader] = field(default_factory=list)  # the OTLP metric readers (pushing, periodic)
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)  # background work to stop first (sampler polling)
 
     def __post_init__(self) -> None:
         self.tracer: trace.Tracer = (
@@ -138,6 +141,11 @@ class Telemetry:
         providers = [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p is not None]
 
         def stop_all() -> None:
+            for stop in self.on_shutdown:
+                try:
+                    stop()
+                except Exception:  # noqa: BLE001, S110 - the providers must still flush
+                    pass
             for provider in providers:
                 try:
                     provider.shutdown()
@@ -243,6 +251,11 @@ def setup_telemetry(
         log_exporter, exporters["logs"] = chosen.log_exporter(env, sink, meter_provider)
         span_processors = [BatchSpanProcessor(span_exporter, meter_provider=meter_provider)] if span_exporter else []
         log_processors = [BatchLogRecordProcessor(log_exporter, meter_provider=meter_provider)] if log_exporter else []
+    on_shutdown: list[Callable[[], None]] = []
+    remote = remote_sampler_of(sampler)
+    if remote is not None:  # polls from this process (after fork), as this service; failed polls count on its meters
+        remote.start(str(resource.attributes.get("service.name", default_service_name)), meter_provider)
+        on_shutdown.append(remote.shutdown)
     tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
@@ -260,6 +273,7 @@ def setup_telemetry(
         exporters=_with_endpoints(exporters, env),
         sampler=sampler_text,
         push_readers=push_readers,
+        on_shutdown=on_shutdown,
     )
 
 

@@ -50,6 +50,10 @@ class LightTracer:
         self._random_ids = provider.id_generator.is_trace_id_random()
         self._root_bound = root_sampling_bound(provider.sampler)
         self._root_drop_flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID if self._random_ids else TraceFlags.DEFAULT)
+        # A sampler deciding roots from (trace id, name) alone, e.g. otel.jaeger_remote_sampler: asked directly,
+        # so its dropped roots cost what a ratio sampler's do (no SamplingResult, no parent lookup).
+        self._root_decider = getattr(provider.sampler, "root_decider", None)
+        self._root_sample_flags = TraceFlags(self._root_drop_flags | TraceFlags.SAMPLED)
 
     def start_span(
         self,
@@ -65,6 +69,16 @@ class LightTracer:
             if self._root_bound is not None and trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= self._root_bound:
                 # The sampler's own answer for a root it drops, without building its result objects.
                 return NonRecordingSpan(SpanContext(trace_id, self._ids.generate_span_id(), False, self._root_drop_flags))
+            if self._root_decider is not None:
+                sampled = self._root_decider.sample_root(trace_id, name)
+                flags = self._root_sample_flags if sampled else self._root_drop_flags
+                span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, flags)
+                if not sampled:
+                    return NonRecordingSpan(span_context)
+                root = LightSpan(self, name, span_context, None, kind, {}, context)
+                if attributes:
+                    root.set_attributes(attributes)
+                return root
             random_id = self._random_ids
         else:
             trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id

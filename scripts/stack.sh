@@ -29,8 +29,9 @@
 #
 # Ports (all 127.0.0.1): collector 4317/4318 (OTLP), 13133 (health), 8888 (own metrics), 8889 (prometheus
 # exporter), the same for the two-tier stack's agent (no 8889); gateway N on 127.0.0.(N+1): 24317/24318 (OTLP),
-# 23133 (health), 28888 (own metrics), 28889 (prometheus exporter); Jaeger 16686 (API/UI), 16685 (query gRPC), 14317/14318 (OTLP in), 14133 (health), 14269
-# (metrics); Prometheus 9090; Elasticsearch 9200 (HTTP), 9300 (transport).
+# 23133 (health), 28888 (own metrics), 28889 (prometheus exporter); Jaeger 16686 (API/UI), 16685 (query gRPC),
+# 14317/14318 (OTLP in), 14133 (health), 14269 (metrics), 5778 (sampling strategies, from
+# $STACK_RUN_DIR/jaeger/sampling-strategies.json); Prometheus 9090; Elasticsearch 9200 (HTTP), 9300 (transport).
 #
 # Environment:
 #   STACK_CACHE_DIR        cache root (default ~/.cache/otel-ml-stack); builds live in <component>-<version>/
@@ -89,7 +90,7 @@ gateway_addr() { echo "127.0.0.$(( ${1#otel-gateway-} + 1 ))"; }
 # Ports a component listens on: "port" (any address) or "address:port".
 declare -A PORTS=(
   [elasticsearch]="9200 9300"
-  [jaeger]="16686 16685 14317 14318 14133 14269"
+  [jaeger]="16686 16685 14317 14318 14133 14269 5778"
   [otel-collector]="4317 4318 13133 8888 8889"
   [otel-agent]="4317 4318 13133 8888"
   [gateway-endpoints]=""
@@ -285,8 +286,14 @@ es_single_node_settings() {
     -H 'content-type: application/json' -d '{"index": {"number_of_replicas": 0}}'
 }
 
+# Sampling strategies: a copy in the run dir, fresh from the repo at each start, which Jaeger re-reads
+# every JAEGER_SAMPLING_RELOAD_INTERVAL (tests rewrite it to change sampling live; docs/sampling.md).
 start_jaeger() {
-  start_bg jaeger "$JAEGER_BIN" --config="$JAEGER_CONFIG"
+  mkdir -p "$RUN/jaeger"
+  cp "$CONF/jaeger/sampling-strategies.json" "$RUN/jaeger/sampling-strategies.json"
+  JAEGER_SAMPLING_STRATEGIES_FILE="$RUN/jaeger/sampling-strategies.json" \
+  JAEGER_SAMPLING_RELOAD_INTERVAL="${JAEGER_SAMPLING_RELOAD_INTERVAL:-2s}" \
+    start_bg jaeger "$JAEGER_BIN" --config="$JAEGER_CONFIG"
 }
 
 start_collector() {
@@ -465,7 +472,7 @@ show_status() {
   local name pid state
   local -A urls=(
     [elasticsearch]="http://127.0.0.1:9200"
-    [jaeger]="http://127.0.0.1:16686 (OTLP in 127.0.0.1:14317/14318)"
+    [jaeger]="http://127.0.0.1:16686 (OTLP in 127.0.0.1:14317/14318, sampling http://127.0.0.1:5778)"
     [otel-collector]="OTLP grpc 127.0.0.1:4317 http http://127.0.0.1:4318, health :13133, metrics :8888, exporter :8889"
     [otel-agent]="OTLP grpc 127.0.0.1:4317 http http://127.0.0.1:4318, health :13133, metrics :8888"
     [gateway-endpoints]="$GATEWAY_HOSTS_FILE ($GATEWAY_HOSTNAME for the agent)"

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from otel.attributes import ML_FAULT_INJECTION, ML_FAULT_SETTING, ML_MODEL_NAME, ML_MODEL_VERSION, SERVICE_VERSION
+from otel.event_loop_lag import EventLoopLag
 from otel.instruments import MLInstruments, ProcessInstruments
 from otel.logs import configure_logging, remove_otel_bridge
 from otel.middleware import instrument_app
@@ -68,19 +69,20 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(telemetry, settings.log_level, settings.log_format)
         if settings.faults_enabled:
-            log.warning(
-                "fault injection is ON: FAULT_SLOW_FEATURE_MS=%s FAULT_ERROR_RATE=%s FAULT_SLOW_LOAD_MS=%s",
-                settings.fault_slow_feature_ms,
-                settings.fault_error_rate,
-                settings.fault_slow_load_ms,
-            )
+            faults = " ".join(f"{name}={value:g}" for name, value in settings.fault_settings().items())
+            log.warning("fault injection is ON: %s", faults)
         model = await run_in_threadpool(_load_and_warm, settings)
         state.pipeline = Pipeline(model, settings, state.instruments, drift=drift)
         if state.instruments is not None:
             state.instruments.model_loaded = 1
         telemetry.push_first_metrics()  # drift counters at 0 and ml_model_loaded 1, before the first interval
         log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.describe())
+        loop_lag = EventLoopLag(telemetry.meter, settings.loop_lag_interval_ms / 1000) if telemetry.enabled else None
+        if loop_lag is not None:
+            loop_lag.start()
         yield
+        if loop_lag is not None:
+            await loop_lag.stop()
         # ml_model_loaded stays 1: the process is going away, not unloading. A 0 in its final
         # export would be held by the collector (metric_expiration) and page ModelNotLoaded on
         # every normal stop; a dead process is ServiceDown's to report.

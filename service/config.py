@@ -105,6 +105,16 @@ class Settings:
         "FAULT_SLOW_FEATURE_MS", 0.0, "Fault injection: slow pure-Python work in feature engineering, ms per request."
     )
     fault_error_rate: float = _env("FAULT_ERROR_RATE", 0.0, "Fault injection: fraction of inference calls that raise.")
+    fault_block_loop_ms: float = _env(
+        "FAULT_BLOCK_LOOP_MS",
+        0.0,
+        "Fault injection: block the event loop for this many ms inside every `POST /predict` (all requests stall meanwhile).",
+    )
+    loop_lag_interval_ms: float = _env(
+        "LOOP_LAG_INTERVAL_MS",
+        100.0,
+        "Event-loop lag (`asyncio.event_loop.lag`): a task sleeps this long and records how late it wakes up.",
+    )
     fault_slow_load_ms: float = _env(
         "FAULT_SLOW_LOAD_MS",
         0.0,
@@ -125,7 +135,7 @@ class Settings:
 
     @property
     def faults_enabled(self) -> bool:
-        return self.fault_slow_feature_ms > 0 or self.fault_error_rate > 0 or self.fault_slow_load_ms > 0
+        return any(value > 0 for value in self.fault_settings().values())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -161,6 +171,8 @@ class Settings:
             ("FAULT_SLOW_FEATURE_MS", self.fault_slow_feature_ms >= 0, "must be >= 0"),
             ("FAULT_ERROR_RATE", 0.0 <= self.fault_error_rate <= 1.0, "must be within 0..1"),
             ("FAULT_SLOW_LOAD_MS", self.fault_slow_load_ms >= 0, "must be >= 0"),
+            ("FAULT_BLOCK_LOOP_MS", 0 <= self.fault_block_loop_ms <= 60_000, "must be within 0..60000"),
+            ("LOOP_LAG_INTERVAL_MS", 10 <= self.loop_lag_interval_ms <= 60_000, "must be within 10..60000"),
             ("LOG_FORMAT", self.log_format in ("text", "json"), "must be `text` or `json`"),
             ("REQUEST_LOG", self.request_log in REQUEST_LOG_MODES, "must be `notable`, `sampled`, `all` or `off`"),
             ("ONNX_INTRA_OP_THREADS", self.onnx_intra_op_threads >= 0, "must be >= 0"),

@@ -16,6 +16,7 @@ from service.api.validation import RequestValidator
 from service.errors import ClientDisconnected, InvalidRequest
 from service.pipeline.endpoints import Endpoint
 from service.pipeline.runner import Pipeline
+from service.pipeline.faults import block_event_loop
 from service.state import ServiceState
 
 JSON = "application/json"
@@ -87,6 +88,8 @@ async def _score(request: Request, endpoint: Endpoint) -> Response:
     _require_json(request)
     pipeline = state.require_pipeline()
     body = await _read_body(request, state.settings.max_body_bytes)
+    if endpoint is Endpoint.PREDICT and state.settings.fault_block_loop_ms > 0:
+        block_event_loop(state.settings.fault_block_loop_ms)
     if pipeline.runs_inline(endpoint):
         payload = _validate_and_run(state.validator, pipeline, endpoint, body)
     else:

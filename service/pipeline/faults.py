@@ -25,3 +25,12 @@ def inference_fault(error_rate: float, rng: random.Random) -> None:
     """Raise ``InjectedFault`` for a share ``error_rate`` of calls (FAULT_ERROR_RATE)."""
     if rng.random() < error_rate:
         raise InjectedFault("injected inference failure (FAULT_ERROR_RATE)")
+
+
+def block_event_loop(milliseconds: float) -> None:
+    """Fault injection (FAULT_BLOCK_LOOP_MS): hold the calling thread, i.e. the event loop when called from a route.
+
+    A sleep, not CPU work: what a blocking call (a synchronous client, a lock) in async code does; every
+    other request on this worker waits, and ``asyncio.event_loop.lag`` shows it.
+    """
+    time.sleep(milliseconds / 1000.0)

@@ -98,6 +98,8 @@ METRICS: tuple[PromMetric, ...] = (
     _app("process_cpu_utilization_ratio", "gauge"),
     _app("process_memory_usage_bytes", "gauge"),
     _app("ml_auth_failures_total", "counter", {"error_type"}, always=False),
+    _app("asyncio_event_loop_lag_seconds", "histogram"),
+    _app("otel_sampler_jaeger_remote_poll_failures_total", "counter", {"error_type"}, always=False),
     # --- the service's SDK pipeline (error_type only on dropped / failed items) ---
     _app("otel_sdk_processor_span_processed_total", "counter", SDK_COMPONENT_LABELS | {"error_type"}),
     _app("otel_sdk_processor_span_queue_size", "gauge", SDK_COMPONENT_LABELS),

@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ PUBLISHED = {
     8000: "service",
     3000: "grafana",
     16686: "jaeger",
+    5778: "jaeger",  # sampling strategies (jaeger_remote sampler), for a service run on the host
     9090: "prometheus",
     4317: "otel-collector",  # OTLP gRPC, for a service run on the host
     4318: "otel-collector",  # OTLP HTTP, same
@@ -388,3 +389,17 @@ def test_loadgen_runs_the_real_generator_against_the_service(services: dict) -> 
     assert (url.hostname, url.port) == ("service", 8000)
     assert args.allow_remote, "the generator refuses a non-loopback URL without --allow-remote"
     assert args.duration_s and args.rate, "bounded, open-loop load"
+
+
+def test_jaeger_serves_the_repo_strategies_file_live_on_its_sampling_port(services: dict) -> None:
+    """remote_sampling reads collector-config/jaeger/sampling-strategies.json through a directory mount (edits reach it)."""
+    jaeger = services["jaeger"]
+    config = _yaml(_mounted(jaeger, "/etc/jaeger/config.yaml"))
+    assert "remote_sampling" in config["service"]["extensions"]
+    sampling = config["extensions"]["remote_sampling"]
+    path = PurePosixPath(jaeger["environment"]["JAEGER_SAMPLING_STRATEGIES_FILE"])
+    source = _mounted(jaeger, str(path.parent))
+    assert source.is_dir() and (source / path.name) == CONFIG / "jaeger" / "sampling-strategies.json"
+    assert sampling["file"]["path"].startswith("${env:JAEGER_SAMPLING_STRATEGIES_FILE")
+    assert _port(sampling["http"]["endpoint"]) == 5778
+    assert any(p["target"] == 5778 and p["published"] == "5778" for p in jaeger["ports"])

@@ -27,10 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 README_MAX_LINES = 260
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
-# Pages other branches add (issue 17: docs/scaling-out.md, issue 18: docs/sampling.md). A link to one is
-# accepted only while the file does not exist; once it does, it is checked like any other page.
-# Delete this set once both have landed.
-PENDING_PAGES = {ROOT / "docs" / "sampling.md"}
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -127,8 +123,6 @@ def broken_links(page: Path) -> list[str]:
     for target in _relative_links(page):
         path, _, anchor = target.partition("#")
         linked = (page.parent / path).resolve() if path else page
-        if linked in PENDING_PAGES and not linked.exists():
-            continue
         if not linked.exists():
             broken.append(f"{target}: no such file")
         elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):

@@ -148,6 +148,7 @@ def test_service_overview_has_the_panels_the_issue_lists() -> None:
         "CPU": r"process_cpu_time_seconds_total",
         "memory": r"process_memory_usage_bytes",
         "model loaded": r"ml_model_loaded",
+        "event-loop lag": r"asyncio_event_loop_lag_seconds_bucket",
     }
     missing = [name for name, pattern in required.items() if not re.search(pattern, exprs)]
     assert not missing

@@ -38,6 +38,7 @@ REQUIRED_ALERTS = {
     "telemetry loss in the service's SDK (otel_sdk_*)": ["SdkTelemetryDropped", "SdkTelemetryExportFailed"],
     # The reference designs' other alerts: CPU high, ML failure rate, drift.
     "CPU saturated": ["WorkerCpuSaturated"],
+    "event loop blocked (issue 18)": ["EventLoopBlocked"],
     "ML pipeline failures": ["PredictionPipelineErrors"],
     "prediction mix drift": ["PredictionMixShift"],
 }
@@ -134,6 +135,9 @@ MUTATIONS = [
     Mutation("TooManyConcurrentRequests", "for: 2m", "for: 0s", "quiet"),
     Mutation("WorkerCpuSaturated", "[5m])) > 0.9", "[5m])) > 1.5", "fires"),
     Mutation("WorkerCpuSaturated", "[5m])) > 0.9", "[5m])) > 0.4", "quiet"),
+    Mutation("EventLoopBlocked", ") > 0.05", ") > 0.5", "fires"),
+    Mutation("EventLoopBlocked", ") > 0.05", ") > 0.001", "quiet"),
+    Mutation("EventLoopBlocked", 'lag_seconds_bucket{le="0.1"}', 'lag_seconds_bucket{le="10"}', "fires"),
     Mutation("MemoryHigh", "> 1073741824", "> 2147483648", "fires"),
     Mutation("MemoryHigh", "> 1073741824", "> 268435456", "quiet"),
     Mutation("MemoryGrowing", "* 3600 > 52428800", "* 3600 > 209715200", "fires"),

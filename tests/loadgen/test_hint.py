@@ -18,7 +18,12 @@ def _slow_hint(url: str) -> str:
 def test_the_slow_hint_names_the_fault_the_service_already_runs_with(tmp_path: Path) -> None:
     service = start_service(tmp_path, FAULT_SLOW_FEATURE_MS="300")
     try:
-        assert read_faults(service.url) == {"FAULT_SLOW_FEATURE_MS": 300.0, "FAULT_ERROR_RATE": 0.0, "FAULT_SLOW_LOAD_MS": 0.0}
+        assert read_faults(service.url) == {
+            "FAULT_SLOW_FEATURE_MS": 300.0,
+            "FAULT_ERROR_RATE": 0.0,
+            "FAULT_BLOCK_LOOP_MS": 0.0,
+            "FAULT_SLOW_LOAD_MS": 0.0,
+        }
         hint = _slow_hint(service.url)
     finally:
         service.stop()

@@ -43,6 +43,8 @@ def test_values_are_parsed_by_type() -> None:
         ({"FAULT_ERROR_RATE": "1.5"}, "FAULT_ERROR_RATE"),
         ({"RECORD_FEATURE_VALUES": "maybe"}, "RECORD_FEATURE_VALUES"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"FAULT_BLOCK_LOOP_MS": "-1"}, "FAULT_BLOCK_LOOP_MS"),
+        ({"LOOP_LAG_INTERVAL_MS": "0"}, "LOOP_LAG_INTERVAL_MS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:

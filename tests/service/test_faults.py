@@ -31,7 +31,10 @@ def test_no_fault_means_no_warning_and_no_resource_mark(example: dict[str, Any],
     assert "ml.fault_injection" not in captured.span("POST /predict").resource.attributes
 
 
-@pytest.mark.parametrize("env", [{"FAULT_SLOW_FEATURE_MS": "5"}, {"FAULT_ERROR_RATE": "0.5"}, {"FAULT_SLOW_LOAD_MS": "1"}])
+@pytest.mark.parametrize(
+    "env",
+    [{"FAULT_SLOW_FEATURE_MS": "5"}, {"FAULT_ERROR_RATE": "0.5"}, {"FAULT_SLOW_LOAD_MS": "1"}, {"FAULT_BLOCK_LOOP_MS": "1"}],
+)
 def test_any_fault_warns_at_startup_and_marks_the_resource(
     env: dict[str, str], example: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -152,3 +155,18 @@ def _wait(predicate: Any, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_the_block_loop_fault_stalls_the_event_loop_inside_predict_and_the_lag_histogram_shows_it(
+    example: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, captured = build_client(Settings.from_env({"FAULT_BLOCK_LOOP_MS": "300", "LOOP_LAG_INTERVAL_MS": "10"}))
+    with caplog.at_level(logging.WARNING), client:
+        assert client.post("/predict/batch", json={"instances": [example]}).status_code == 200  # only /predict blocks
+        calm = max((p.max for p in captured.metric_points("asyncio.event_loop.lag")), default=0.0)
+        assert client.post("/predict", json=example).status_code == 200
+        time.sleep(0.05)  # let the lag task wake up after the block and record it
+        (lag,) = captured.metric_points("asyncio.event_loop.lag")
+    assert calm < 0.3 and lag.max >= 0.25  # the wake-up came at least the blocked time late
+    assert captured.span("POST /predict").resource.attributes["ml.fault.block_loop_ms"] == 300.0
+    assert [r for r in caplog.records if "FAULT_BLOCK_LOOP_MS=300" in r.getMessage()]

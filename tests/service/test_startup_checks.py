@@ -65,6 +65,14 @@ def test_an_out_of_range_sampler_argument_refuses_startup() -> None:
     assert "OTEL_TRACES_SAMPLER_ARG='10'" in result.stderr.decode()
 
 
+def test_an_unusable_jaeger_remote_argument_refuses_startup_naming_the_key() -> None:
+    env = {"OTEL_TRACES_SAMPLER": "parentbased_jaeger_remote", "OTEL_TRACES_SAMPLER_ARG": "endpoint=jaeger:5778"}
+    result = _run(env)
+    assert result.returncode == 2
+    (line,) = result.stderr.decode().strip().splitlines()
+    assert "OTEL_TRACES_SAMPLER_ARG" in line and "endpoint='jaeger:5778'" in line
+
+
 def otlp_http_env(receiver: HttpReceiver, telemetry_dir: Path, **settings: str) -> dict[str, str]:
     """This environment without OTEL_*/FAULT_* settings, exporting OTLP/HTTP to ``receiver``, plus ``settings``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
