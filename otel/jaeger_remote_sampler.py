@@ -72,7 +72,10 @@ class RemoteSamplerConfig:
 
     @classmethod
     def parse(cls, arg: str | None) -> RemoteSamplerConfig:
-        """``endpoint=<url>,pollingIntervalMs=<ms>,initialSamplingRate=<p>`` (any subset, any order); :class:`ArgumentError` else."""
+        """Parse ``endpoint=<url>,pollingIntervalMs=<ms>,initialSamplingRate=<p>`` (any subset, any order).
+
+        Raises :class:`ArgumentError` for anything else.
+        """
         values: dict[str, str] = {}
         for item in (arg or "").split(","):
             if not item.strip():
@@ -81,7 +84,8 @@ class RemoteSamplerConfig:
             key, value = key.strip(), value.strip()
             if not sep or key not in ("endpoint", "pollingIntervalMs", "initialSamplingRate"):
                 raise ArgumentError(
-                    f"{ARG_VARIABLE}: {item.strip()!r} is not key=value with key endpoint, pollingIntervalMs or initialSamplingRate"
+                    f"{ARG_VARIABLE}: {item.strip()!r} is not key=value"
+                    " with key endpoint, pollingIntervalMs or initialSamplingRate"
                 )
             values[key] = value
         endpoint = values.get("endpoint", DEFAULT_ENDPOINT)
@@ -94,7 +98,8 @@ class RemoteSamplerConfig:
             interval = -1
         if interval < MIN_POLLING_INTERVAL_MS:
             raise ArgumentError(
-                f"{ARG_VARIABLE}: pollingIntervalMs={values['pollingIntervalMs']!r} must be an integer >= {MIN_POLLING_INTERVAL_MS}"
+                f"{ARG_VARIABLE}: pollingIntervalMs={values['pollingIntervalMs']!r}"
+                f" must be an integer >= {MIN_POLLING_INTERVAL_MS}"
             )
         try:
             rate = float(values.get("initialSamplingRate", DEFAULT_INITIAL_SAMPLING_RATE))

@@ -144,7 +144,7 @@ class Telemetry:
             for stop in self.on_shutdown:
                 try:
                     stop()
-                except Exception:  # noqa: BLE001, S110 - the providers must still flush
+                except Exception:
                     pass
             for provider in providers:
                 try:

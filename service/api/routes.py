@@ -15,8 +15,8 @@ from service.api.schemas import EXAMPLE_APPLICATION
 from service.api.validation import RequestValidator
 from service.errors import ClientDisconnected, InvalidRequest
 from service.pipeline.endpoints import Endpoint
-from service.pipeline.runner import Pipeline
 from service.pipeline.faults import block_event_loop
+from service.pipeline.runner import Pipeline
 from service.state import ServiceState
 
 JSON = "application/json"

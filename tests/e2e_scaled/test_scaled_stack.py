@@ -182,5 +182,6 @@ def test_a_killed_gateway_costs_no_request_and_its_share_moves_to_the_survivor(s
     assert not outside, f"slow traces lost outside the crash window: {[(r.trace_id, r.sent_at - killed_at) for r in outside]}"
     window = [r for r in slow_replies if killed_at - HELD_S <= r.sent_at <= rerouted_at + 1]
     print(
-        f"gateway crash: {len(lost)} of {len(window)} slow traces in the crash window lost; re-routed after {rerouted_at - killed_at:.1f}s"
+        f"gateway crash: {len(lost)} of {len(window)} slow traces in the crash window lost;"
+        f" re-routed after {rerouted_at - killed_at:.1f}s"
     )

@@ -30,7 +30,7 @@ def test_a_blocked_loop_shows_as_a_late_wake_up_with_the_lag_buckets_and_stop_en
     async def scenario() -> None:
         lag.start()
         await asyncio.sleep(0.05)  # a few on-time wake-ups
-        time.sleep(0.3)  # noqa: ASYNC251 - something blocking on the loop, on purpose
+        time.sleep(0.3)
         await asyncio.sleep(0.05)
         await lag.stop()
         assert not [t for t in asyncio.all_tasks() if t.get_name() == "event-loop-lag"]
