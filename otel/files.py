@@ -20,11 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel.compat import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 from otel.otlp_json import JsonLogEncoder, JsonSpanEncoder
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ import os
 import site
 import sysconfig
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Final
 
 from opentelemetry.trace import Span
@@ -102,6 +102,7 @@ class HotFunction:
     samples: int
 
     def attributes(self) -> dict[str, AttributeValue]:
+        """The ``profile.hot_function`` event attributes of this entry."""
         return {
             CODE_FUNCTION: self.name,
             CODE_FILE: self.file,
@@ -111,9 +112,6 @@ class HotFunction:
             PROFILE_TOTAL_MS: self.total_ms,
             PROFILE_SAMPLES: self.samples,
         }
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _library_prefixes() -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter_ns
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -38,8 +38,8 @@ from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, LATENCY_BUCKETS_S
+from otel.request import RequestHook, RequestState, StageRecorder, enter_request, exit_request
 from otel.setup import Telemetry
-from otel.stages import RequestState, StageRecorder, _current_request
 
 REQUEST_LOGGER = "otel_ml.request"
 # Which requests leave a per-request record. `notable` (default): 5xx, slow, profiled; the trace already
@@ -54,15 +54,8 @@ _DURATION_ATTRIBUTES = (HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, ERROR_TYPE)
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 
 
-class RequestHook(Protocol):
-    """Acts at the start of a recorded request and just before its last body chunk is sent (unrecorded ones skip it)."""
-
-    def on_request_start(self, request: RequestState) -> None: ...
-
-    def on_response_end(self, request: RequestState, status_code: int) -> None: ...
-
-
 def traceresponse(span: trace.Span) -> bytes | None:
+    """The W3C ``traceresponse`` header value of ``span``, or None for an invalid span context."""
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return None
@@ -142,7 +135,7 @@ class TelemetryMiddleware:
                     _call_hooks(hooks, "on_response_end", request, status_code)
             await send(message)
 
-        request_token = _current_request.set(request)
+        request_token = enter_request(request)
         try:
             await self.app(scope, receive_watching, send_with_telemetry)
         except BaseException as exc:
@@ -151,7 +144,7 @@ class TelemetryMiddleware:
                 span.record_exception(exc)
             raise
         finally:
-            _current_request.reset(request_token)
+            exit_request(request_token)
             elapsed_ns = perf_counter_ns() - request.start_ns
             route = getattr(scope.get("route"), "path", None)
             if client_gone:

@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
+from otel.compat import ReadableLogRecord
 from otel.span_encoder import Groups, SpanEncoder, otlp_flags, span_fields
 
 _KIND = {kind: b',"kind":%d' % (kind.value + 1) for kind in SpanKind}  # the protobuf enum counts from UNSPECIFIED = 0

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType, ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import psutil
 from opentelemetry.trace import Span
@@ -52,10 +52,8 @@ from otel.hot_functions import (
     hot_functions,
     observed_ms,
 )
+from otel.request import RequestState, StageRecorder
 from otel.slow_capture import SlowCapture, profiler_failures
-
-if TYPE_CHECKING:
-    from otel.stages import RequestState, StageRecorder
 
 SAMPLED: Final = "sampled"
 CPU_TIME_MS: Final = "process.cpu_time_ms"
@@ -259,7 +257,7 @@ class RequestProfiler:
         except Exception:
             self._abandon(request, "stage start")
 
-    def on_stage_end(self, request: RequestState, name: str, span: Span | None, start_ns: int, end_ns: int) -> None:
+    def on_stage_end(self, request: RequestState, name: str, span: Span | None) -> None:
         profile = request.extras.get(_PROFILE_KEY)
         try:
             if profile is None:

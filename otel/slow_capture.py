@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from opentelemetry.trace import Span
 
@@ -59,9 +59,7 @@ from otel.hot_functions import (
     observed_ms,
     resolvable,
 )
-
-if TYPE_CHECKING:
-    from otel.stages import RequestState
+from otel.request import RequestState
 
 log = logging.getLogger("otel.profiling")
 

@@ -12,6 +12,10 @@ class ServiceError(Exception):
     status_code = 500
     error_type = "service_error"
 
+    def span_attributes(self) -> dict[str, Any]:
+        """Extra attributes for the stage span's exception event (``otel.SpanError``); none by default."""
+        return {}
+
 
 class InvalidRequest(ServiceError):
     """The client sent something we will not score; ``errors`` name the field and the rule."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from otel.instruments import MLInstruments
-from otel.setup import Telemetry
-from otel.stages import StageRecorder
+from otel import StageRecorder, Telemetry
 from service.api.auth import ApiKeyGuard
 from service.config import Settings
 from service.errors import ServiceError
 from service.pipeline.model import ModelCard
 from service.pipeline.runner import Pipeline
+from service.telemetry import MLInstruments
 
 
 class ModelNotReady(ServiceError):

@@ -13,23 +13,23 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter
 
-from otel.attributes import (
-    ML_BATCH_SIZE,
-    ML_EXECUTION_PROVIDER,
-    ML_INPUT_SHAPE,
-    ML_INTER_OP_THREADS,
-    ML_INTRA_OP_THREADS,
-    ML_PREDICTION_COUNT,
-)
+from otel import current_request, stage
 from otel.failures import FailureLog
-from otel.instruments import MLInstruments
-from otel.stages import current_request, stage
 from service.api.schemas import batch_adapter, row_adapter
 from service.config import Settings
 from service.drift.recorder import DriftRecorder
 from service.pipeline.features import columns_from_records
 from service.pipeline.model import OnnxModel
 from service.pipeline.stages import Endpoint, features_from_columns, infer, serialize, validate
+from service.telemetry import (
+    ML_BATCH_SIZE,
+    ML_EXECUTION_PROVIDER,
+    ML_INPUT_SHAPE,
+    ML_INTER_OP_THREADS,
+    ML_INTRA_OP_THREADS,
+    ML_PREDICTION_COUNT,
+    MLInstruments,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,10 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from otel.otlp_spans import FastGrpcSpanExporter, FastHttpSpanExporter, SpanEncoder
-from otel.spans import LightSpan, LightTracer
-from tests.support.in_memory import recording_provider
+from otel.otlp_spans import grpc_span_exporter, http_span_exporter
+from otel.span_encoder import SpanEncoder
+from otel.spans import FastSpan
+from tests.support.in_memory import fast_tracer, recording_provider
 from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
 
 
@@ -75,11 +76,11 @@ def test_every_span_feature_encodes_as_the_sdk_does() -> None:
 
 
 def test_every_light_span_feature_encodes_as_the_sdk_does() -> None:
-    """LightSpans are read through their fields, not the public properties: the same request must come out."""
+    """FastSpans are read through their fields, not the public properties: the same request must come out."""
     provider, exporter = recording_provider(
         resource=Resource.create({"service.name": "svc"}), span_limits=SpanLimits(max_span_attributes=3)
     )
-    light = LightTracer(provider, "otel-ml", "0.1")
+    light = fast_tracer(provider, "otel-ml", "0.1")
     remote = SpanContext(0xABC, 0xDEF, True, TraceFlags(1), TraceState([("vendor", "v1")]))
     root = light.start_span("root", context=trace.set_span_in_context(NonRecordingSpan(remote)), kind=SpanKind.SERVER)
     root.set_attributes({"s": "text", "ints": (1, 2), "f": 1.5, "dropped": True})  # one over the limit of 3
@@ -95,13 +96,13 @@ def test_every_light_span_feature_encodes_as_the_sdk_does() -> None:
     child.end()
     root.end()
     spans = list(exporter.get_finished_spans())
-    assert [type(s) for s in spans] == [LightSpan, LightSpan] and spans[1].dropped_attributes == 1
+    assert [type(s) for s in spans] == [FastSpan, FastSpan] and spans[1].dropped_attributes == 1
     _same_request(spans)
 
 
 def test_light_spans_and_sdk_spans_in_one_batch() -> None:
     provider, exporter = _provider()
-    light = LightTracer(provider, "otel-ml")
+    light = fast_tracer(provider, "otel-ml")
     server = light.start_span("POST /predict", kind=SpanKind.SERVER, attributes={"http.request.method": "POST"})
     stage = light.start_child("validation", server.get_span_context(), {"ml.stage": "validation", "ml.batch.size": 1})
     stage.add_event("profile.hot_function", {"code.function.name": "f", "code.line.number": 3, "profile.self_ms": 0.5})
@@ -182,10 +183,10 @@ def test_fast_exporters_deliver_the_sdk_request_to_a_real_receiver(protocol: str
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme")
         monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
         reader = InMemoryMetricReader()
-        exporter_class = FastGrpcSpanExporter if protocol == "grpc" else FastHttpSpanExporter
+        exporter_class = grpc_span_exporter if protocol == "grpc" else http_span_exporter
         exporter = exporter_class(meter_provider=MeterProvider(metric_readers=[reader]))
         provider, memory = _provider()
-        light = LightTracer(provider, "otel-ml")
+        light = fast_tracer(provider, "otel-ml")
         server = light.start_span("POST /predict", kind=SpanKind.SERVER, attributes={"http.request.method": "POST"})
         light.start_child("validation", server.get_span_context(), {"ml.stage": "validation"}).end()
         server.end()
