@@ -14,7 +14,9 @@ MIN_VENV  := .venv-otel-min
 MIN_STAMP := $(MIN_VENV)/.installed-$(shell cat pyproject.toml constraints.txt constraints-min.txt | sha1sum | cut -c1-12)
 # What `make test` also runs on that release: spans, stage spans, hot-function events, metrics with
 # exemplars, OTLP export over gRPC and HTTP, the SDK fallbacks and the public API's example app.
-COMPAT_TESTS := tests/otel tests/examples
+# (One test is left out: it builds log records with limits through the 1.45 logs API.)
+COMPAT_TESTS := tests/otel tests/examples \
+  --deselect tests/otel/test_otlp_json.py::test_every_log_record_feature_matches_protobufs_json_mapping
 
 .PHONY: run test test-otel-min install dev stack stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
 

@@ -23,6 +23,7 @@ The SDK's logs API and the OTLP log exporters only exist under private module na
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -57,7 +58,9 @@ __all__ = [
     "http_log_exporter",
     "http_span_exporter",
     "on_ending",
+    "prometheus_reader",
     "root_sampling_bound",
+    "self_metrics",
     "span_fields",
     "warn_fallbacks",
 ]
@@ -189,20 +192,38 @@ def _check_sampler() -> str | None:
 # --- metrics: pre-aggregated points delivered with each collection -------------------------------
 
 
-def attach_reader(reader: MetricReader, merge: Callable[[MetricsData | None], MetricsData]) -> MetricReader:
-    """Make ``reader`` pass every collection it receives through ``merge`` (which adds pre-aggregated points)."""
-    receive = reader._receive_metrics
+def attach_reader(reader: MetricReader, merge: Callable[[MetricsData | None], MetricsData]) -> bool:
+    """Make ``reader`` (registered on a ``MeterProvider``) pass every collection through ``merge``.
+
+    ``merge`` adds the pre-aggregated points; a collection with no SDK instrument still reaches it
+    (the reader would skip an empty one). Returns False, changing nothing, when ``reader`` lacks the hooks.
+    """
+    collect, receive = getattr(reader, "_collect", None), getattr(reader, "_receive_metrics", None)
+    if not callable(collect) or not callable(receive):
+        _warn_once("MetricReader._collect/_receive_metrics", "request metrics are recorded with the SDK's instruments")
+        return False
+
+    def collect_never_empty(*args: Any, **kwargs: Any) -> MetricsData:
+        return collect(*args, **kwargs) or MetricsData(resource_metrics=[])
 
     def receive_merged(metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         receive(merge(metrics_data), timeout_millis=timeout_millis, **kwargs)
 
-    reader._receive_metrics = receive_merged  # type: ignore[method-assign]  # the reader's collection hook
-    return reader
+    reader._collect = collect_never_empty  # type: ignore[attr-defined]  # set by MeterProvider at registration
+    reader._receive_metrics = receive_merged  # type: ignore[method-assign]  # the reader's delivery hook
+    return True
 
 
 def _check_metrics() -> str | None:
     if not callable(getattr(MetricReader, "_receive_metrics", None)):
         return "MetricReader._receive_metrics"
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    if not callable(getattr(reader, "_collect", None)):
+        return "MetricReader._collect"
     return None
 
 
@@ -213,6 +234,7 @@ def grpc_span_exporter(encode: Callable[[Sequence[ReadableSpan]], bytes], **kwar
     """The SDK's OTLP/gRPC span exporter, sending ``encode``'s bytes (the SDK's own encoder when ``FAST_GRPC_SPANS`` is off)."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+    kwargs = _fit(OTLPSpanExporter, kwargs)
     exporter = OTLPSpanExporter(**kwargs)
     if not FAST_GRPC_SPANS:
         return exporter
@@ -241,6 +263,7 @@ def http_span_exporter(encode: Callable[[Sequence[ReadableSpan]], bytes], **kwar
     """The SDK's OTLP/HTTP span exporter, sending ``encode``'s bytes (the SDK's own when ``FAST_HTTP_SPANS`` is off)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+    kwargs = _fit(OTLPSpanExporter, kwargs)
     if not FAST_HTTP_SPANS:
         return OTLPSpanExporter(**kwargs)
     from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
@@ -309,14 +332,53 @@ def grpc_log_exporter(**kwargs: Any) -> LogRecordExporter:
     """The SDK's OTLP/gRPC log exporter."""
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
-    return OTLPLogExporter(**kwargs)
+    return OTLPLogExporter(**_fit(OTLPLogExporter, kwargs))
 
 
 def http_log_exporter(**kwargs: Any) -> LogRecordExporter:
     """The SDK's OTLP/HTTP log exporter."""
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-    return OTLPLogExporter(**kwargs)
+    return OTLPLogExporter(**_fit(OTLPLogExporter, kwargs))
+
+
+# --- the SDK's own pipeline metrics (otel.sdk.processor.*, otel.sdk.exporter.*), from release 1.41 ----
+
+
+def self_metrics(component: Callable[..., Any], meter_provider: Any) -> dict[str, Any]:
+    """``{"meter_provider": meter_provider}`` when ``component`` (an SDK processor or exporter class) takes one.
+
+    Releases before 1.41 record no pipeline metrics and refuse the argument; their components get none.
+    """
+    try:
+        takes = "meter_provider" in inspect.signature(component).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return {"meter_provider": meter_provider} if takes and meter_provider is not None else {}
+
+
+def prometheus_reader(registry: Any) -> MetricReader:
+    """A ``PrometheusMetricReader`` serving ``registry`` (a ``prometheus_client.CollectorRegistry``).
+
+    Releases before 0.62b0 take no registry and register on the global one; their collector is moved over.
+    """
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    if "registry" in inspect.signature(PrometheusMetricReader).parameters:
+        return PrometheusMetricReader(registry=registry)
+    from prometheus_client import REGISTRY
+
+    reader = PrometheusMetricReader()
+    collector = reader._collector  # type: ignore[attr-defined]  # the reader's prometheus_client collector
+    REGISTRY.unregister(collector)
+    registry.register(collector)
+    return reader
+
+
+def _fit(component: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` without ``meter_provider`` when ``component`` does not take one (releases before 1.41)."""
+    rest = {key: value for key, value in kwargs.items() if key != "meter_provider"}
+    return rest | self_metrics(component, kwargs.get("meter_provider"))
 
 
 # --- the checks, run once at import ---------------------------------------------------------------

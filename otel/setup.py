@@ -218,18 +218,13 @@ def setup_telemetry(
             readers += push_readers
     registry: CollectorRegistry | None = None
     if overrides is None or overrides.prometheus:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
         registry = CollectorRegistry(auto_describe=True)
-        readers.append(PrometheusMetricReader(registry=registry))
+        readers.append(compat.prometheus_reader(registry))
         exporters.setdefault("metrics", "prometheus")
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     compat.warn_fallbacks()
-    if compat.FAST_METRICS:
-        fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource)
-        for reader in readers:
-            compat.attach_reader(reader, fast_metrics.merge_into)
-    else:
+    fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource)
+    if not (compat.FAST_METRICS and all([compat.attach_reader(reader, fast_metrics.merge_into) for reader in readers])):
         fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource, sdk_meter=meter_provider.get_meter(INSTRUMENTATION_NAME))
 
     if overrides is not None and overrides.sampler is not None:
@@ -242,8 +237,10 @@ def setup_telemetry(
         sink = chosen.FileSink(telemetry_dir, file_max_bytes, file_backups)
         span_exporter, exporters["traces"] = chosen.span_exporter(env, sink, meter_provider)
         log_exporter, exporters["logs"] = chosen.log_exporter(env, sink, meter_provider)
-        span_processors = [BatchSpanProcessor(span_exporter, meter_provider=meter_provider)] if span_exporter else []
-        log_processors = [BatchLogRecordProcessor(log_exporter, meter_provider=meter_provider)] if log_exporter else []
+        span_metrics = compat.self_metrics(BatchSpanProcessor, meter_provider)
+        log_metrics = compat.self_metrics(BatchLogRecordProcessor, meter_provider)
+        span_processors = [BatchSpanProcessor(span_exporter, **span_metrics)] if span_exporter else []
+        log_processors = [BatchLogRecordProcessor(log_exporter, **log_metrics)] if log_exporter else []
     # Built here and handed to both the provider and the fast tracer: the fast spans then reach every
     # processor added to the provider, under the same limits.
     processor, limits = SynchronousMultiSpanProcessor(), SpanLimits()

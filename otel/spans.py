@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from otel.compat import SpanRecord, on_ending, root_sampling_bound
 
+_RANDOM_FLAG: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 _SIMPLE = frozenset((str, bool, int, float))  # stored as given, nothing to clean
 
 
@@ -70,9 +71,10 @@ class FastTracer:
         self.scope = InstrumentationScope(scope_name, scope_version)
         self.limits = limits
         self._ids = provider.id_generator
-        self._random_ids = provider.id_generator.is_trace_id_random()
+        # W3C Trace Context level 2's random flag: opentelemetry-api 1.41 and later; 0 (never set) before.
+        self._random_ids = bool(_RANDOM_FLAG) and bool(getattr(provider.id_generator, "is_trace_id_random", bool)())
         self._root_bound = root_sampling_bound(provider.sampler)
-        self._root_drop_flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID if self._random_ids else TraceFlags.DEFAULT)
+        self._root_drop_flags = TraceFlags(_RANDOM_FLAG if self._random_ids else TraceFlags.DEFAULT)
 
     def start_span(
         self,
@@ -93,11 +95,11 @@ class FastTracer:
                 return NonRecordingSpan(SpanContext(trace_id, self._ids.generate_span_id(), False, self._root_drop_flags))
             random_id = self._random_ids
         else:
-            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
+            trace_id, random_id = parent.trace_id, bool(parent.trace_flags & _RANDOM_FLAG)
         result = self.provider.sampler.should_sample(context, trace_id, name, kind, attributes)
         flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
         if random_id:
-            flags |= TraceFlags.RANDOM_TRACE_ID
+            flags |= _RANDOM_FLAG
         span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, TraceFlags(flags), result.trace_state)
         if not result.decision.is_recording():
             return NonRecordingSpan(span_context)
