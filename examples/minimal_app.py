@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from otel import instrument, setup_telemetry, stage
 
 telemetry = setup_telemetry({"service.version": "0.1.0"}, default_service_name="minimal-app")
-app = FastAPI(telemetry=telemetry.fastapi_config())  # type: ignore[call-arg]  # FastAPI's own telemetry off (newer FastAPI)
+app = FastAPI(telemetry=telemetry.fastapi_config())  # FastAPI's own telemetry stays off
 instrument(app, telemetry)
 
 

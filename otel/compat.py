@@ -3,7 +3,7 @@
 Every fast path of ``otel`` that depends on an SDK internal has a flag here and a fallback to the SDK's
 own component: when a check fails on the installed release, ``warn_fallbacks()`` (called by
 ``setup_telemetry``) logs one WARNING naming the piece, and the same spans, events and metrics still
-arrive, through the SDK's slower path. Why the fast paths exist: BENCHMARKS.md, "Telemetry cost".
+arrive, through the SDK's slower path. Why the fast paths exist: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation".
 
 ==========================  ===================================================  ===========================
 flag                        relies on                                            fallback
@@ -97,7 +97,7 @@ class SpanRecord(ReadableSpan):
         start_time: int,
     ) -> None:
         self._name, self._context, self._parent, self._kind = name, context, parent, kind
-        self._attributes = attributes  # type: ignore[assignment]  # a plain dict: the span enforces the limits itself
+        self._attributes = attributes  # a plain dict: the span enforces the limits itself
         self._events, self._links = events, links
         self._status = _UNSET
         self._resource, self._instrumentation_scope, self._instrumentation_info = resource, scope, None
@@ -126,7 +126,7 @@ def span_fields(span: ReadableSpan) -> tuple[Any, ...]:
     attributes, dropped attributes, events, dropped events, links, dropped links, status.
 
     A ``SpanRecord``'s fields are read directly (its public properties copy events, links and attributes;
-    BENCHMARKS.md, "span encoder"); any other span through its public properties."""
+    BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation"); any other span through its public properties."""
     if FAST_SPANS and isinstance(span, SpanRecord):
         return (
             span._context, span._parent, span._name, span._kind, span._start_time, span._end_time,
@@ -153,7 +153,7 @@ def _check_spans() -> str | None:
     seen = (record.name, record.context, record.kind, record.start_time, record.end_time, dict(record.attributes or {}))
     if seen != ("m", context, SpanKind.SERVER, 5, 7, {"a": 1}) or record.resource is not resource:
         return "ReadableSpan properties read other fields"
-    if not callable(getattr(SynchronousMultiSpanProcessor(), "_on_ending", None)):
+    if not callable(getattr(SynchronousMultiSpanProcessor(), "_on_ending", None)):  # type: ignore[no-untyped-call]  # unannotated in the SDK
         return "SpanProcessor._on_ending"
     return None
 
@@ -209,7 +209,7 @@ def attach_reader(reader: MetricReader, merge: Callable[[MetricsData | None], Me
     def receive_merged(metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         receive(merge(metrics_data), timeout_millis=timeout_millis, **kwargs)
 
-    reader._collect = collect_never_empty  # type: ignore[attr-defined]  # set by MeterProvider at registration
+    reader._collect = collect_never_empty  # type: ignore[assignment]  # a wrapper of what MeterProvider set at registration
     reader._receive_metrics = receive_merged  # type: ignore[method-assign]  # the reader's delivery hook
     return True
 
@@ -253,8 +253,8 @@ def grpc_span_exporter(encode: Callable[[Sequence[ReadableSpan]], bytes], **kwar
     if not all(hasattr(exporter, name) for name in ("_stub", "_client", "_channel")):
         _warn_once("OTLP/gRPC span exporter without _stub/_client/_channel", "spans are encoded by the SDK's encoder")
         return exporter
-    exporter._stub = RawTraceServiceStub  # type: ignore[assignment]  # also what a reconnect builds
-    exporter._client = RawTraceServiceStub(exporter._channel)  # type: ignore[assignment]
+    exporter._stub = RawTraceServiceStub  # also what a reconnect builds
+    exporter._client = RawTraceServiceStub(exporter._channel)  # type: ignore[assignment]  # declared None until connected
     exporter._translate_data = encode  # type: ignore[assignment,method-assign]  # request bytes instead of a message
     return exporter
 
@@ -278,7 +278,7 @@ def http_span_exporter(encode: Callable[[Sequence[ReadableSpan]], bytes], **kwar
             with self._metrics.export_operation(len(spans)) as result:
                 try:
                     serialized = encode(spans)
-                except Exception as error:
+                except Exception as error:  # noqa: BLE001 - telemetry failures must never reach the request
                     log.error("Failed to encode span batch: %s", error)
                     result.error = error
                     return SpanExportResult.FAILURE
@@ -369,7 +369,7 @@ def prometheus_reader(registry: Any) -> MetricReader:
     from prometheus_client import REGISTRY
 
     reader = PrometheusMetricReader()
-    collector = reader._collector  # type: ignore[attr-defined]  # the reader's prometheus_client collector
+    collector = reader._collector  # the reader's prometheus_client collector
     REGISTRY.unregister(collector)
     registry.register(collector)
     return reader
@@ -387,7 +387,7 @@ def _fit(component: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any
 def _run(check: Callable[[], str | None]) -> str | None:
     try:
         return check()
-    except Exception as error:  # a check that cannot even run is a failed check
+    except Exception as error:  # noqa: BLE001 - a check that cannot even run is a failed check
         return f"{check.__name__}: {error!r}"
 
 

@@ -28,6 +28,7 @@ class FileSink:
         self.directory, self.max_bytes, self.backups = directory, max_bytes, backups
 
     def file(self, name: str) -> RotatingJsonLines:
+        """The rotating file ``name`` in this sink's directory."""
         return RotatingJsonLines(self.directory / name, self.max_bytes, self.backups)
 
 
@@ -55,6 +56,7 @@ def _off(env: Mapping[str, str], signal: str) -> bool:
 
 
 def span_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = None) -> tuple[Any, str]:
+    """The span exporter ``env`` asks for (OTLP gRPC/HTTP, or ``sink``'s traces file) and how to name it; (None, "none") when off."""
     if _off(env, "TRACES"):
         return None, "none"
     protocol = _otlp_protocol(env, "TRACES")
@@ -74,6 +76,7 @@ def span_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = 
 
 
 def log_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = None) -> tuple[Any, str]:
+    """The log exporter ``env`` asks for (OTLP gRPC/HTTP, or ``sink``'s logs file) and how to name it; (None, "none") when off."""
     if _off(env, "LOGS"):
         return None, "none"
     protocol = _otlp_protocol(env, "LOGS")

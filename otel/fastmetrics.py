@@ -1,6 +1,6 @@
 """Pre-aggregated instruments for the request path, merged into the SDK's collections.
 
-Why: BENCHMARKS.md, "Telemetry cost". An instrument resolves its attribute set once (``point(...)``
+Why: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation". An instrument resolves its attribute set once (``point(...)``
 returns a bound handle); a record is then a bisect, a lock and three additions, and a whole batch of
 scores one numpy ``searchsorted``/``bincount``. At each collection the SDK reader still does the
 exporting: ``otel.compat.attach_reader`` makes it append these points (``FastMetrics.merge_into``) to
@@ -136,6 +136,7 @@ class SumPoint:
         self._lock = threading.Lock()
 
     def add(self, amount: float) -> None:
+        """Add ``amount`` (negative for an up-down counter)."""
         with self._lock:
             self._value += amount
 
@@ -179,6 +180,7 @@ class CounterVector:
             np.add(self._batches, counts, out=self._batches)
 
     def values(self) -> list[int]:
+        """The current count of every attribute set, in order."""
         with self._lock:
             return [a + b for a, b in zip(self._singles, self._batches.tolist(), strict=True)]
 
@@ -268,7 +270,7 @@ P = TypeVar("P", HistogramPoint, SumPoint)
 class _Instrument(Generic[P]):
     def __init__(self, name: str, unit: str, description: str, make_point: Callable[[Attributes], P]) -> None:
         self.name, self.unit, self.description = name, unit, description
-        self._make_point = make_point
+        self._make_point: Callable[[Attributes], P] = make_point
         self._points: dict[frozenset[tuple[str, AttributeValue]], P] = {}
         self._by_values: dict[tuple[tuple[str, ...], tuple[AttributeValue | None, ...]], P] = {}
         self._lock = threading.Lock()
@@ -382,7 +384,7 @@ class FastMetrics:
     def _register(self, instrument: I) -> I:
         found = self._instruments.setdefault(instrument.name, instrument)
         assert type(found) is type(instrument), f"{instrument.name} is already registered as another kind"
-        return found  # type: ignore[return-value]  # same type, checked above
+        return found
 
     def metrics(self) -> list[Metric]:
         """Every pre-aggregated instrument's current ``Metric`` (none in the SDK fallback)."""

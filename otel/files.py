@@ -46,6 +46,7 @@ class RotatingJsonLines:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, line: bytes) -> None:
+        """Append ``line`` and a newline, rotating first when the file would pass ``max_bytes``."""
         with self._lock:
             if self.path.exists() and self.path.stat().st_size + len(line) > self.max_bytes:
                 self._rotate()
@@ -74,7 +75,7 @@ def write_chunked(encode: Callable[[Sequence[Any]], bytes], sink: RotatingJsonLi
             time.sleep(PAUSE_S)
         try:
             sink.write(encode(items[start : start + CHUNK]))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - telemetry failures must never reach the request
             ok = False
             _report(sink, error)
     return ok

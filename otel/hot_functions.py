@@ -137,6 +137,7 @@ class FrameClassifier:
     library_prefixes: tuple[str, ...] = field(default_factory=_library_prefixes)
 
     def kind(self, module: str, file: str) -> str:
+        """``APP``, ``LIBRARY``, ``BUILTIN``, ``PLUMBING`` or ``INSTRUMENTATION`` for the code in ``module`` / ``file``."""
         if file == "<built-in>" or not file:
             return BUILTIN
         if _in_packages(module, self.instrumentation_packages):
@@ -145,7 +146,7 @@ class FrameClassifier:
             return PLUMBING
         if _in_packages(module, self.application_packages):
             return APP
-        if file.startswith("<frozen") or file.startswith(self.library_prefixes):
+        if file.startswith(("<frozen", *self.library_prefixes)):
             return LIBRARY
         return APP
 
@@ -161,6 +162,7 @@ def _in_packages(module: str, packages: tuple[str, ...]) -> bool:
 
 
 def drop_plumbing(samples: Iterable[Sample]) -> list[Sample]:
+    """``samples`` without plumbing and instrumentation frames; samples taken in our instrumentation are dropped."""
     out = []
     for stack, seconds in samples:
         if _in_instrumentation(stack):
@@ -182,6 +184,7 @@ def _in_instrumentation(stack: Stack) -> bool:
 
 
 def fold_builtins(samples: Iterable[Sample]) -> list[Sample]:
+    """``samples`` with builtin frames removed: their time goes to the Python caller."""
     out = []
     for stack, seconds in samples:
         kept = tuple(f for f in stack if f.kind != BUILTIN)
@@ -191,6 +194,7 @@ def fold_builtins(samples: Iterable[Sample]) -> list[Sample]:
 
 
 def fold_library(samples: Iterable[Sample]) -> list[Sample]:
+    """``samples`` with each run of library frames folded into its outermost frame."""
     out = []
     for stack, seconds in samples:
         folded: list[Frame] = []
@@ -230,6 +234,7 @@ def rank(samples: Iterable[Sample]) -> list[HotFunction]:
 
 
 def top(hot: Sequence[HotFunction], n: int) -> tuple[HotFunction, ...]:
+    """The first ``n`` of ``hot`` (none for n <= 0)."""
     return tuple(hot[: max(n, 0)])
 
 
@@ -252,6 +257,7 @@ def hot_functions(cleaned: Iterable[Sample], n: int) -> tuple[HotFunction, ...]:
 
 
 def observed_ms(samples: Iterable[Sample]) -> float:
+    """The milliseconds ``samples`` stand for together."""
     return round(sum(seconds for _, seconds in samples) * 1e3, 3)
 
 

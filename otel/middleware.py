@@ -18,8 +18,8 @@ client chose (path, original method) are cut to ``client_value_max_chars`` on th
 with more than one ``traceparent`` starts a new trace, as W3C Trace Context requires.
 
 Why not FastAPI's native telemetry or ``opentelemetry-instrumentation-fastapi``: both do this
-generically and measured about 100 µs of CPU per *unsampled* request here, a third of a whole
-bare request (BENCHMARKS.md). This path does the minimum for unsampled requests (a sampling
+generically, at several times this path's CPU per *unsampled* request (BENCHMARKS.md, "Where the CPU goes:
+telemetry pieces in isolation"). This path does the minimum for unsampled requests (a sampling
 decision, a context attach, two pre-aggregated metric records) and the full attribute work only for
 sampled ones. If another instrumentation already opened a server span around this app, that span is
 reused, so a request never has two.
@@ -43,7 +43,7 @@ from otel.setup import Telemetry
 
 REQUEST_LOGGER = "otel_ml.request"
 # Which requests leave a per-request record. `notable` (default): 5xx, slow, profiled; the trace already
-# holds the rest, and a record costs a sampled request ~150-200 µs of CPU (BENCHMARKS.md).
+# holds the rest, and a record costs a sampled request noticeable CPU (BENCHMARKS.md, "Where the time goes: a sampled request").
 REQUEST_LOG_MODES = ("notable", "sampled", "all", "off")
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 CLIENT_DISCONNECT = "client_disconnect"  # error.type of a request whose client left before its response ended
@@ -63,6 +63,8 @@ def traceresponse(span: trace.Span) -> bytes | None:
 
 
 class TelemetryMiddleware:
+    """The pure-ASGI middleware ``instrument_app`` adds; see the module docstring for what it does per request."""
+
     def __init__(
         self,
         app: ASGIApp,

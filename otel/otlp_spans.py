@@ -1,7 +1,7 @@
 """The OTLP span exporters (gRPC, HTTP): the SDK's, sending bytes made by ``otel.span_encoder.SpanEncoder``.
 
 The SDK's encoder builds a protobuf object per span, attribute and value; ``SpanEncoder`` writes the
-same ``ExportTraceServiceRequest`` straight to wire bytes (BENCHMARKS.md, "span encoder"). Everything
+same ``ExportTraceServiceRequest`` straight to wire bytes (BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation"). Everything
 else (environment variables, retries, TLS, compression, the exporter's own metrics) is the SDK
 exporters'. Where the installed exporter lacks what the swap needs, the SDK exporter is used as it is
 (``otel.compat``).

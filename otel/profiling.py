@@ -90,6 +90,7 @@ class StageProfile:
         self._cpu_start = 0
 
     def start(self) -> None:
+        """Start profiling on the calling thread."""
         self._profiler.start(target_description="stage")
         self._cpu_start = time.thread_time_ns()
 
@@ -104,7 +105,7 @@ class StageProfile:
         try:
             if self._profiler.is_running:
                 self._profiler.stop()
-        except Exception:
+        except Exception:  # noqa: BLE001 - telemetry failures must never reach the request
             sys.setprofile(None)
             sampler = get_stack_sampler()
             sampler.subscribers.clear()
@@ -236,17 +237,19 @@ class RequestProfiler:
         )
 
     def on_request_start(self, request: RequestState) -> None:
+        """Choose ``request`` for profiling (sampled traces, at ``sample_rate``)."""
         if self.config.sample_rate <= 0:
             return
         try:
             span = request.server_span
-            if span.is_recording() and span.get_span_context().trace_flags.sampled:
-                if self._random.random() < self.config.sample_rate:
-                    request.extras[_PROFILE_KEY] = _RequestProfile(self._process.memory_info().rss)
-        except Exception:
+            sampled = span.is_recording() and span.get_span_context().trace_flags.sampled
+            if sampled and self._random.random() < self.config.sample_rate:
+                request.extras[_PROFILE_KEY] = _RequestProfile(self._process.memory_info().rss)
+        except Exception:  # noqa: BLE001 - telemetry failures must never reach the request
             self.failures("request start")
 
     def on_stage_start(self, request: RequestState, name: str, span: Span | None) -> None:
+        """Start the stage's profile, or arm the slow-request watchdog for it."""
         profile = request.extras.get(_PROFILE_KEY)
         try:
             if profile is not None:
@@ -254,10 +257,11 @@ class RequestProfiler:
                 stage.start()
             elif self.slow is not None and span is not None:
                 self.slow.watch(request, name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - telemetry failures must never reach the request
             self._abandon(request, "stage start")
 
     def on_stage_end(self, request: RequestState, name: str, span: Span | None) -> None:
+        """Stop the stage's profile and put its hot functions on the stage span."""
         profile = request.extras.get(_PROFILE_KEY)
         try:
             if profile is None:
@@ -279,10 +283,11 @@ class RequestProfiler:
             if hot and span is not None:
                 add_hot_function_events(span, hot)
                 span.set_attribute(PROFILE_TRIGGER, SAMPLED)
-        except Exception:
+        except Exception:  # noqa: BLE001 - telemetry failures must never reach the request
             self._abandon(request, "stage end")
 
     def on_response_end(self, request: RequestState, status_code: int) -> None:
+        """Put the request's hot functions and CPU/RSS figures on the server span."""
         profile = request.extras.pop(_PROFILE_KEY, None)
         try:
             if profile is None:
@@ -300,10 +305,11 @@ class RequestProfiler:
             span.set_attributes({PROFILE_TRIGGER: SAMPLED, PROFILE_OBSERVED_MS: observed_ms(profile.samples), **figures})
             request.log_attributes.update(figures)
             request.notable = True
-        except Exception:
+        except Exception:  # noqa: BLE001 - telemetry failures must never reach the request
             self.failures("response end")
 
     def close(self) -> None:
+        """Stop the slow-request watchdog."""
         if self.slow is not None:
             self.slow.close()
 

@@ -93,7 +93,7 @@ class Telemetry:
         return cls(enabled=False)
 
     @staticmethod
-    def fastapi_config() -> dict[str, Any]:
+    def fastapi_config() -> Any:
         """Switch FastAPI's native telemetry off, even when global providers are set.
 
         ``instrument_app`` makes the one HTTP server span instead (see ``otel.middleware`` for why);
@@ -133,7 +133,7 @@ class Telemetry:
             for provider in providers:
                 try:
                     provider.shutdown()
-                except Exception:  # a failing exporter must not keep the others from flushing
+                except Exception:  # noqa: BLE001, S110 - a failing exporter must not keep the others from flushing
                     pass
 
         worker = threading.Thread(target=stop_all, name="otel-shutdown", daemon=True)
@@ -224,7 +224,8 @@ def setup_telemetry(
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     compat.warn_fallbacks()
     fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource)
-    if not (compat.FAST_METRICS and all([compat.attach_reader(reader, fast_metrics.merge_into) for reader in readers])):
+    attached = compat.FAST_METRICS and all([compat.attach_reader(r, fast_metrics.merge_into) for r in readers])  # noqa: C419 - attach every one
+    if not attached:
         fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource, sdk_meter=meter_provider.get_meter(INSTRUMENTATION_NAME))
 
     if overrides is not None and overrides.sampler is not None:
@@ -243,7 +244,7 @@ def setup_telemetry(
         log_processors = [BatchLogRecordProcessor(log_exporter, **log_metrics)] if log_exporter else []
     # Built here and handed to both the provider and the fast tracer: the fast spans then reach every
     # processor added to the provider, under the same limits.
-    processor, limits = SynchronousMultiSpanProcessor(), SpanLimits()
+    processor, limits = SynchronousMultiSpanProcessor(), SpanLimits()  # type: ignore[no-untyped-call]  # unannotated in the SDK
     tracer_provider = TracerProvider(
         resource=resource, sampler=sampler, shutdown_on_exit=False, active_span_processor=processor, span_limits=limits
     )

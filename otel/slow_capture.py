@@ -65,6 +65,7 @@ log = logging.getLogger("otel.profiling")
 
 
 def profiler_failures(logger: logging.Logger = log) -> FailureLog:
+    """The ``FailureLog`` of the profilers: the first failure at WARNING on ``logger``, later ones at DEBUG."""
     return FailureLog(logger, "profiler", "requests proceed without hot functions")
 
 
@@ -138,6 +139,7 @@ class SlowCapture:
 
     @property
     def running(self) -> bool:
+        """Whether the watchdog thread is running now."""
         return self._running
 
     # --- request side: called on the request's threads, must stay tiny --------------------------
@@ -223,7 +225,7 @@ class SlowCapture:
                     period = self._sample(watches)
                 elif time.monotonic() - idle_since > self.idle_exit_s and self._retire():
                     return
-            except Exception:
+            except Exception:  # noqa: BLE001 - telemetry failures must never reach the request
                 self._failures("slow-request watchdog")
 
     def _sample(self, watches: dict[int, _Watch]) -> float:

@@ -199,7 +199,7 @@ class SpanEncoder:
             if encoded is None:
                 try:
                     encoded = self._key_value_entry(tag, key, value)
-                except Exception as error:  # as the SDK encoder does: drop the attribute, keep the span
+                except Exception as error:  # noqa: BLE001 - as the SDK encoder does: drop the attribute, keep the span
                     log.error("Failed to encode key %s: %s", key, error)
                     continue
                 if cacheable:

@@ -1,6 +1,6 @@
 """The server and stage spans: ``FastTracer`` makes SDK-compatible spans at a fraction of the SDK's cost.
 
-Why and how much: BENCHMARKS.md, "Telemetry cost". ``FastTracer`` keeps the SDK's parts and semantics:
+Why and how much: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation". ``FastTracer`` keeps the SDK's parts and semantics:
 
 * the provider's **sampler** decides the server span and its **id generator** makes the ids; a stage
   span is a child of a recorded span, so it is recorded without asking the sampler again (what
@@ -87,8 +87,8 @@ class FastTracer:
 
         Returns a ``FastSpan`` when the sampler records it, else a ``NonRecordingSpan`` with the decided context.
         """
-        parent = trace.get_current_span(context).get_span_context()
-        if not parent.is_valid:
+        parent: SpanContext | None = trace.get_current_span(context).get_span_context()
+        if parent is None or not parent.is_valid:
             parent, trace_id = None, self._ids.generate_trace_id()
             if self._root_bound is not None and trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= self._root_bound:
                 # The sampler's own answer for a root it drops, without building its result objects.
@@ -97,11 +97,12 @@ class FastTracer:
         else:
             trace_id, random_id = parent.trace_id, bool(parent.trace_flags & _RANDOM_FLAG)
         result = self.provider.sampler.should_sample(context, trace_id, name, kind, attributes)
-        flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
+        sampled = result.decision.is_sampled()  # type: ignore[no-untyped-call]  # unannotated in the SDK
+        flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
         if random_id:
             flags |= _RANDOM_FLAG
         span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, TraceFlags(flags), result.trace_state)
-        if not result.decision.is_recording():
+        if not result.decision.is_recording():  # type: ignore[no-untyped-call]  # unannotated in the SDK
             return NonRecordingSpan(span_context)
         span = FastSpan(self, name, span_context, parent, kind, context)
         if result.attributes:

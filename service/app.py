@@ -88,7 +88,7 @@ def create_app(
         title="Credit-risk prediction service",
         version=__version__,
         lifespan=lifespan,  # no max_body_size: the scoring routes enforce MAX_BODY_BYTES (service/api/routes.py)
-        telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]
+        telemetry=telemetry.fastapi_config(),
     )
     app.state.service = state
     app.include_router(router)
