@@ -1,6 +1,6 @@
 # The prediction service image: `docker build -t credit-risk-service .` (docker-compose.yml builds it).
-# Dependencies are installed in their own layer from pyproject.toml, so editing code does not
-# reinstall onnxruntime; the app runs as an unprivileged user from a virtualenv.
+# Dependencies are installed in their own layer from pyproject.toml at constraints.txt's exact versions
+# (what `make install` gets), so editing code does not reinstall onnxruntime; the app runs as an unprivileged user from a virtualenv.
 # The base image is pinned to an exact Python patch release and Debian release, in both stages
 # (tests/config/test_compose.py refuses floating tags); bump it deliberately.
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
@@ -11,9 +11,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
- && pip install -r /tmp/requirements.txt
+ && pip install -c constraints.txt -r /tmp/requirements.txt
 COPY . .
 # The installed package must carry the bundled model (package data), checked outside /src.
 RUN pip install --no-deps . \

@@ -4,23 +4,39 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 SUDO   := $(shell [ $$(id -u) -eq 0 ] || echo sudo)
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Installs take pyproject.toml's ranges at constraints.txt's exact versions; a change to either reinstalls.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 # setuptools prints an "Editable installation" notice box on every editable install: informational only.
 QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
-DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+# The lowest supported OpenTelemetry release (constraints-min.txt, everything else as constraints.txt) in a venv of its own.
+MIN_VENV  := .venv-otel-min
+MIN_STAMP := $(MIN_VENV)/.installed-$(shell cat pyproject.toml constraints.txt constraints-min.txt | sha1sum | cut -c1-12)
+# What `make test` also runs on that release: spans, stage spans, hot-function events, metrics with
+# exemplars, OTLP export over gRPC and HTTP, the SDK fallbacks and the public API's example app.
+# (One test is left out: it builds log records with limits through the 1.45 logs API.)
+COMPAT_TESTS := tests/otel tests/examples \
+  --deselect tests/otel/test_otlp_json.py::test_every_log_record_feature_matches_protobufs_json_mapping
 
-.PHONY: run run-otlp test lint install dev stack stack-scaled stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
+.PHONY: run run-otlp test test-otel-min lint install dev stack stack-scaled stack-down bench bench-rss simulate-load simulate-quick drift-report model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(QUIET_BUILD) $(PIP) install --quiet -e .
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(QUIET_BUILD) $(PIP) install --quiet -c constraints.txt -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(PY)
-	$(QUIET_BUILD) $(PIP) install --quiet -e '.[dev,analysis]'
+$(DEV_STAMP): pyproject.toml constraints.txt | $(PY)
+	$(QUIET_BUILD) $(PIP) install --quiet -c constraints.txt -e '.[dev,analysis]'
+	touch $@
+
+$(MIN_STAMP): pyproject.toml constraints.txt constraints-min.txt
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install --quiet --upgrade pip
+	grep -v -i -E '^(opentelemetry-|protobuf==|wrapt==|fastapi==)' constraints.txt > $(MIN_VENV)/constraints.txt
+	$(QUIET_BUILD) $(MIN_VENV)/bin/pip install --quiet -c $(MIN_VENV)/constraints.txt -c constraints-min.txt -e '.[dev]'
 	touch $@
 
 install: $(STAMP)
@@ -46,6 +62,11 @@ run-otlp: run
 test: dev lint
 	bash scripts/test-prereqs.sh
 	$(PY) -m pytest
+	$(MAKE) test-otel-min
+
+## The compatibility subset on the lowest supported OpenTelemetry release (1.40.0 / 0.61b0), a few minutes.
+test-otel-min: $(MIN_STAMP)
+	$(MIN_VENV)/bin/python -m pytest -q -m "not e2e" $(COMPAT_TESTS)
 
 ## ruff (lint and format) and mypy, as configured in pyproject.toml; any finding fails the target.
 lint: dev
@@ -91,4 +112,4 @@ model: dev
 	$(PY) scripts/train_model.py
 
 clean:
-	rm -rf $(VENV) telemetry .pytest_cache
+	rm -rf $(VENV) $(MIN_VENV) telemetry .pytest_cache

@@ -7,8 +7,8 @@ timeout, because opentelemetry-python 1.45 reads ``OTEL_EXPORTER_OTLP[_<SIGNAL>]
 seconds where the spec says milliseconds (open-telemetry/opentelemetry-python#4044): ``2000``
 would let one export to a hung collector block its export thread for 33 minutes. The OTLP/HTTP
 exporters also get a session that keeps a configured CA file (``otel.http_session``). Span batches
-are encoded by ``otel.span_encoder`` (the same request, at about a sixth of the SDK encoder's CPU); the
-embedded default's files by the same encoder with an OTLP/JSON layout (``otel.otlp_json``).
+are encoded by ``otel.span_encoder`` (the same request, cheaper: BENCHMARKS.md); the embedded
+default's files by the same encoder with an OTLP/JSON layout (``otel.otlp_json``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from otel import compat
 from otel.files import JsonLinesLogExporter, JsonLinesSpanExporter, RotatingJsonLines
 
 
@@ -27,6 +28,7 @@ class FileSink:
         self.directory, self.max_bytes, self.backups = directory, max_bytes, backups
 
     def file(self, name: str) -> RotatingJsonLines:
+        """The rotating file ``name`` in this sink's directory."""
         return RotatingJsonLines(self.directory / name, self.max_bytes, self.backups)
 
 
@@ -54,36 +56,39 @@ def _off(env: Mapping[str, str], signal: str) -> bool:
 
 
 def span_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = None) -> tuple[Any, str]:
+    """The span exporter ``env`` asks for (OTLP gRPC/HTTP, or ``sink``'s traces file) and how to name it; (None, "none") when
+    off."""
     if _off(env, "TRACES"):
         return None, "none"
     protocol = _otlp_protocol(env, "TRACES")
     if protocol == "grpc":
-        from otel.otlp_spans import FastGrpcSpanExporter as GrpcSpans
+        from otel.otlp_spans import grpc_span_exporter
 
-        return GrpcSpans(timeout=_timeout_s(env, "TRACES"), meter_provider=meter_provider), "otlp/grpc"
+        return grpc_span_exporter(timeout=_timeout_s(env, "TRACES"), meter_provider=meter_provider), "otlp/grpc"
     if protocol == "http/protobuf":
         from otel.http_session import session_for
-        from otel.otlp_spans import FastHttpSpanExporter as HttpSpans
+        from otel.otlp_spans import http_span_exporter
 
-        spans = HttpSpans(timeout=_timeout_s(env, "TRACES"), session=session_for(env, "TRACES"), meter_provider=meter_provider)
+        spans = http_span_exporter(
+            timeout=_timeout_s(env, "TRACES"), session=session_for(env, "TRACES"), meter_provider=meter_provider
+        )
         return spans, "otlp/http"
     return JsonLinesSpanExporter(sink.file("traces.jsonl")), f"file:{sink.directory / 'traces.jsonl'}"
 
 
 def log_exporter(env: Mapping[str, str], sink: FileSink, meter_provider: Any = None) -> tuple[Any, str]:
+    """The log exporter ``env`` asks for (OTLP gRPC/HTTP, or ``sink``'s logs file) and how to name it; (None, "none") when off."""
     if _off(env, "LOGS"):
         return None, "none"
     protocol = _otlp_protocol(env, "LOGS")
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
-
-        return GrpcLogs(timeout=_timeout_s(env, "LOGS"), meter_provider=meter_provider), "otlp/grpc"
+        return compat.grpc_log_exporter(timeout=_timeout_s(env, "LOGS"), meter_provider=meter_provider), "otlp/grpc"
     if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
-
         from otel.http_session import session_for
 
-        logs = HttpLogs(timeout=_timeout_s(env, "LOGS"), session=session_for(env, "LOGS"), meter_provider=meter_provider)
+        logs = compat.http_log_exporter(
+            timeout=_timeout_s(env, "LOGS"), session=session_for(env, "LOGS"), meter_provider=meter_provider
+        )
         return logs, "otlp/http"
     return JsonLinesLogExporter(sink.file("logs.jsonl")), f"file:{sink.directory / 'logs.jsonl'}"
 

@@ -15,9 +15,15 @@ class FailureLog:
         self._count = itertools.count()  # next() is atomic under the GIL: exactly one caller sees 0
 
     def __call__(self, where: str) -> None:
+        """Log the exception being handled, from ``where``: WARNING the first time, DEBUG after."""
+        # Called from an except block (the class's contract), so exc_info is the exception being handled.
         if next(self._count) == 0:
             self._logger.warning(
-                "%s failed in %s; %s (further failures logged at DEBUG)", self._subject, where, self._consequence, exc_info=True
+                "%s failed in %s; %s (further failures logged at DEBUG)",
+                self._subject,
+                where,
+                self._consequence,
+                exc_info=True,
             )
         else:
             self._logger.debug("%s failed in %s", self._subject, where, exc_info=True)

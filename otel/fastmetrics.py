@@ -1,16 +1,16 @@
 """Pre-aggregated instruments for the request path, merged into the SDK's collections.
 
-Why: an SDK ``Histogram.record`` costs 4-8 µs (attribute hashing, view matching, once per reader).
-A request records about ten measurements, which alone is more than the 10% overhead budget of a
-~300 µs request. These instruments resolve their attribute set once (``point(...)`` returns a
-bound handle), then a record is a bisect, a lock and three additions (well under 1 µs), and a
-whole batch of scores is one numpy ``searchsorted``/``bincount``.
+Why: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation". An instrument resolves its attribute set once
+(``point(...)``
+returns a bound handle); a record is then a bisect, a lock and three additions, and a whole batch of
+scores one numpy ``searchsorted``/``bincount``. At each collection the SDK reader still does the
+exporting: ``otel.compat.attach_reader`` makes it append these points (``FastMetrics.merge_into``) to
+the ``MetricsData`` it receives. Semantics match the SDK defaults: cumulative temporality, explicit
+buckets with ``(lower, upper]`` bounds, min/max, and one exemplar per bucket (the latest) for
+measurements taken while a sampled span was current.
 
-At each collection the SDK reader still does the exporting: ``attach(reader, registry)`` wraps
-the reader so the pre-aggregated points are appended to the ``MetricsData`` it is about to
-receive, under the same resource and a scope of their own. Semantics match the SDK defaults:
-cumulative temporality, explicit buckets with ``(lower, upper]`` bounds, min/max, and one
-exemplar per bucket (the latest) for measurements taken while a sampled span was current.
+When ``otel.compat.FAST_METRICS`` is off, ``FastMetrics(..., sdk_meter=meter)`` makes the same
+instruments record through the SDK's own (same names, units, buckets, exemplars), slower.
 """
 
 from __future__ import annotations
@@ -19,17 +19,20 @@ import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from time import time_ns
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
-from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.metrics import Exemplar
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
     HistogramDataPoint,
     Metric,
-    MetricReader,
     MetricsData,
     NumberDataPoint,
     ResourceMetrics,
@@ -135,6 +138,7 @@ class SumPoint:
         self._lock = threading.Lock()
 
     def add(self, amount: float) -> None:
+        """Add ``amount`` (negative for an up-down counter)."""
         with self._lock:
             self._value += amount
 
@@ -178,6 +182,7 @@ class CounterVector:
             np.add(self._batches, counts, out=self._batches)
 
     def values(self) -> list[int]:
+        """The current count of every attribute set, in order."""
         with self._lock:
             return [a + b for a, b in zip(self._singles, self._batches.tolist(), strict=True)]
 
@@ -192,15 +197,87 @@ class CounterVector:
         return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
 
 
-class _Instrument:
-    def __init__(self, name: str, unit: str, description: str, make_point: Callable[[Attributes], Any]) -> None:
+class SdkHistogramPoint(HistogramPoint):
+    """A ``HistogramPoint`` recording through an SDK histogram (the ``FAST_METRICS`` fallback); no snapshot of its own."""
+
+    __slots__ = ("_sdk",)
+
+    def __init__(self, attributes: Attributes, bounds: Sequence[float], sdk: Any) -> None:
+        super().__init__(attributes, bounds)
+        self._sdk = sdk
+
+    def record(self, value: float, sampled: SpanContext | None = None) -> None:
+        """Record ``value``; ``sampled`` (a sampled span's context) becomes its exemplar, as on the fast path."""
+        where = trace.set_span_in_context(trace.NonRecordingSpan(sampled)) if sampled is not None else Context()
+        self._sdk.record(value, self.attributes, context=where)
+
+    def record_many(self, values: np.ndarray) -> None:
+        """Record every value of a 1-D array (one SDK record each), without exemplars."""
+        for value in values.tolist():
+            self._sdk.record(value, self.attributes, context=Context())
+
+    def snapshot(self, start_ns: int, now_ns: int) -> HistogramDataPoint | None:
+        """None: the SDK exports these values itself."""
+        return None
+
+
+class SdkSumPoint(SumPoint):
+    """A ``SumPoint`` adding through an SDK counter or up-down counter (the ``FAST_METRICS`` fallback)."""
+
+    __slots__ = ("_sdk",)
+
+    def __init__(self, attributes: Attributes, sdk: Any) -> None:
+        super().__init__(attributes)
+        self._sdk = sdk
+
+    def add(self, amount: float) -> None:
+        """Add ``amount``."""
+        self._sdk.add(amount, self.attributes)
+
+    def snapshot(self, start_ns: int, now_ns: int) -> NumberDataPoint | None:
+        """None: the SDK exports this sum itself."""
+        return None
+
+
+class SdkCounterVector(CounterVector):
+    """A ``CounterVector`` adding through an SDK counter (the ``FAST_METRICS`` fallback); every set starts at 0."""
+
+    def __init__(self, name: str, unit: str, description: str, attribute_sets: Sequence[Attributes], meter: Meter) -> None:
+        super().__init__(name, unit, description, attribute_sets)
+        self._sdk = meter.create_counter(name, unit, description)
+        for attributes in self._attributes:
+            self._sdk.add(0, attributes)
+
+    def add_indices(self, indices: Sequence[int]) -> None:
+        """One count for each index."""
+        super().add_indices(indices)
+        for index in indices:
+            self._sdk.add(1, self._attributes[index])
+
+    def add_counts(self, counts: np.ndarray) -> None:
+        """Add a whole count vector, ``len(self)`` long."""
+        super().add_counts(counts)
+        for index, count in enumerate(counts.tolist()):
+            if count:
+                self._sdk.add(count, self._attributes[index])
+
+    def metric(self, start_ns: int, now_ns: int) -> Metric | None:
+        """None: the SDK exports this counter itself."""
+        return None
+
+
+P = TypeVar("P", HistogramPoint, SumPoint)
+
+
+class _Instrument(Generic[P]):
+    def __init__(self, name: str, unit: str, description: str, make_point: Callable[[Attributes], P]) -> None:
         self.name, self.unit, self.description = name, unit, description
-        self._make_point = make_point
-        self._points: dict[frozenset[tuple[str, AttributeValue]], Any] = {}
-        self._by_values: dict[tuple[tuple[str, ...], tuple[AttributeValue | None, ...]], Any] = {}
+        self._make_point: Callable[[Attributes], P] = make_point
+        self._points: dict[frozenset[tuple[str, AttributeValue]], P] = {}
+        self._by_values: dict[tuple[tuple[str, ...], tuple[AttributeValue | None, ...]], P] = {}
         self._lock = threading.Lock()
 
-    def point(self, attributes: Attributes | None = None) -> Any:
+    def point(self, attributes: Attributes | None = None) -> P:
         """The bound handle of ``attributes``; resolve it once and keep it (bounded cardinality)."""
         key = frozenset((attributes or {}).items())
         found = self._points.get(key)
@@ -209,7 +286,7 @@ class _Instrument:
                 found = self._points.setdefault(key, self._make_point(attributes or {}))
         return found
 
-    def point_of(self, names: tuple[str, ...], values: tuple[AttributeValue | None, ...]) -> Any:
+    def point_of(self, names: tuple[str, ...], values: tuple[AttributeValue | None, ...]) -> P:
         """``point`` of ``zip(names, values)`` (``None`` values left out), cached by the two tuples.
 
         For the request path: a record then hashes one small tuple instead of building and hashing
@@ -223,17 +300,24 @@ class _Instrument:
         return found
 
     def snapshots(self, start_ns: int, now_ns: int) -> list[Any]:
+        """The data points of every attribute set recorded so far."""
         return [s for s in (p.snapshot(start_ns, now_ns) for p in list(self._points.values())) if s is not None]
 
 
-class FastHistogram(_Instrument):
-    def __init__(self, name: str, unit: str, description: str, bounds: Sequence[float]) -> None:
-        super().__init__(name, unit, description, lambda attributes: HistogramPoint(attributes, bounds))
+class FastHistogram(_Instrument[HistogramPoint]):
+    """A histogram with explicit ``bounds``; ``point(attributes).record(value, sampled_span_context)``."""
 
-    def point(self, attributes: Attributes | None = None) -> HistogramPoint:
-        return super().point(attributes)  # type: ignore[no-any-return]
+    def __init__(self, name: str, unit: str, description: str, bounds: Sequence[float], meter: Meter | None = None) -> None:
+        make: Callable[[Attributes], HistogramPoint]
+        if meter is None:
+            make = partial(HistogramPoint, bounds=bounds)
+        else:
+            sdk = meter.create_histogram(name, unit, description, explicit_bucket_boundaries_advisory=list(bounds))
+            make = partial(SdkHistogramPoint, bounds=bounds, sdk=sdk)
+        super().__init__(name, unit, description, make)
 
     def metric(self, start_ns: int, now_ns: int) -> Metric | None:
+        """The histogram's cumulative ``Metric``, or None before the first record."""
         points = self.snapshots(start_ns, now_ns)
         if not points:
             return None
@@ -241,15 +325,22 @@ class FastHistogram(_Instrument):
         return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
 
 
-class FastSum(_Instrument):
-    def __init__(self, name: str, unit: str, description: str, monotonic: bool) -> None:
-        super().__init__(name, unit, description, SumPoint)
+class FastSum(_Instrument[SumPoint]):
+    """A counter (``monotonic``) or up-down counter; ``point(attributes).add(amount)``."""
+
+    def __init__(self, name: str, unit: str, description: str, monotonic: bool, meter: Meter | None = None) -> None:
+        make: Callable[[Attributes], SumPoint]
+        if meter is None:
+            make = SumPoint
+        else:
+            create = meter.create_counter if monotonic else meter.create_up_down_counter
+            sdk = create(name, unit, description)
+            make = partial(SdkSumPoint, sdk=sdk)
+        super().__init__(name, unit, description, make)
         self.monotonic = monotonic
 
-    def point(self, attributes: Attributes | None = None) -> SumPoint:
-        return super().point(attributes)  # type: ignore[no-any-return]
-
     def metric(self, start_ns: int, now_ns: int) -> Metric | None:
+        """The sum's cumulative ``Metric``, or None before the first record."""
         points = self.snapshots(start_ns, now_ns)
         if not points:
             return None
@@ -257,31 +348,48 @@ class FastSum(_Instrument):
         return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
 
 
-class FastMetrics:
-    """The registry of one process's pre-aggregated instruments."""
+InstrumentT = TypeVar("InstrumentT", FastHistogram, FastSum, CounterVector)
 
-    def __init__(self, scope_name: str, resource: Resource) -> None:
+
+class FastMetrics:
+    """The registry of one process's pre-aggregated instruments (one instrument per name).
+
+    ``sdk_meter`` given: every instrument records through the SDK's own instruments instead (the
+    ``otel.compat.FAST_METRICS`` fallback) and ``merge_into`` has nothing to add.
+    """
+
+    def __init__(self, scope_name: str, resource: Resource, sdk_meter: Meter | None = None) -> None:
         self.scope = InstrumentationScope(scope_name)
         self.resource = resource
         self.start_ns = time_ns()
+        self._meter = sdk_meter
         self._instruments: dict[str, FastHistogram | FastSum | CounterVector] = {}
 
     def histogram(self, name: str, unit: str, description: str, bounds: Sequence[float]) -> FastHistogram:
-        return self._register(FastHistogram(name, unit, description, bounds))  # type: ignore[return-value]
+        """The histogram ``name`` with bucket ``bounds`` (the existing one when already registered)."""
+        return self._register(FastHistogram(name, unit, description, bounds, self._meter))
 
     def counter(self, name: str, unit: str, description: str) -> FastSum:
-        return self._register(FastSum(name, unit, description, monotonic=True))  # type: ignore[return-value]
+        """The monotonic counter ``name``."""
+        return self._register(FastSum(name, unit, description, monotonic=True, meter=self._meter))
 
     def up_down_counter(self, name: str, unit: str, description: str) -> FastSum:
-        return self._register(FastSum(name, unit, description, monotonic=False))  # type: ignore[return-value]
+        """The up-down counter ``name``."""
+        return self._register(FastSum(name, unit, description, monotonic=False, meter=self._meter))
 
     def counter_vector(self, name: str, unit: str, description: str, attribute_sets: Sequence[Attributes]) -> CounterVector:
-        return self._register(CounterVector(name, unit, description, attribute_sets))  # type: ignore[return-value]
+        """A counter over the fixed ``attribute_sets``, counted by index, all exported from 0."""
+        if self._meter is not None:
+            return self._register(SdkCounterVector(name, unit, description, attribute_sets, self._meter))
+        return self._register(CounterVector(name, unit, description, attribute_sets))
 
-    def _register(self, instrument: FastHistogram | FastSum | CounterVector) -> FastHistogram | FastSum | CounterVector:
-        return self._instruments.setdefault(instrument.name, instrument)
+    def _register(self, instrument: InstrumentT) -> InstrumentT:
+        found = self._instruments.setdefault(instrument.name, instrument)
+        assert type(found) is type(instrument), f"{instrument.name} is already registered as another kind"
+        return found
 
     def metrics(self) -> list[Metric]:
+        """Every pre-aggregated instrument's current ``Metric`` (none in the SDK fallback)."""
         now = time_ns()
         return [m for m in (i.metric(self.start_ns, now) for i in list(self._instruments.values())) if m is not None]
 
@@ -306,14 +414,3 @@ class FastMetrics:
             scopes[same] = replace(scopes[same], metrics=[*scopes[same].metrics, *extra])
         resource_metrics[0] = replace(first, scope_metrics=scopes)
         return MetricsData(resource_metrics=resource_metrics)
-
-
-def attach(reader: MetricReader, registry: FastMetrics) -> MetricReader:
-    """Make ``reader`` deliver ``registry``'s points with every collection it receives."""
-    receive = reader._receive_metrics
-
-    def receive_with_fast_metrics(metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        receive(registry.merge_into(metrics_data), timeout_millis=timeout_millis, **kwargs)
-
-    reader._receive_metrics = receive_with_fast_metrics  # type: ignore[method-assign]
-    return reader

@@ -20,11 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel.compat import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 from otel.otlp_json import JsonLogEncoder, JsonSpanEncoder
 
 log = logging.getLogger(__name__)
@@ -47,6 +46,7 @@ class RotatingJsonLines:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, line: bytes) -> None:
+        """Append ``line`` and a newline, rotating first when the file would pass ``max_bytes``."""
         with self._lock:
             if self.path.exists() and self.path.stat().st_size + len(line) > self.max_bytes:
                 self._rotate()

@@ -31,7 +31,7 @@ import os
 import site
 import sysconfig
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Final
 
 from opentelemetry.trace import Span
@@ -102,6 +102,7 @@ class HotFunction:
     samples: int
 
     def attributes(self) -> dict[str, AttributeValue]:
+        """The ``profile.hot_function`` event attributes of this entry."""
         return {
             CODE_FUNCTION: self.name,
             CODE_FILE: self.file,
@@ -111,9 +112,6 @@ class HotFunction:
             PROFILE_TOTAL_MS: self.total_ms,
             PROFILE_SAMPLES: self.samples,
         }
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -139,6 +137,7 @@ class FrameClassifier:
     library_prefixes: tuple[str, ...] = field(default_factory=_library_prefixes)
 
     def kind(self, module: str, file: str) -> str:
+        """``APP``, ``LIBRARY``, ``BUILTIN``, ``PLUMBING`` or ``INSTRUMENTATION`` for the code in ``module`` / ``file``."""
         if file == "<built-in>" or not file:
             return BUILTIN
         if _in_packages(module, self.instrumentation_packages):
@@ -160,6 +159,7 @@ def _in_packages(module: str, packages: tuple[str, ...]) -> bool:
 
 
 def drop_plumbing(samples: Iterable[Sample]) -> list[Sample]:
+    """``samples`` without plumbing and instrumentation frames; samples taken in our instrumentation are dropped."""
     out = []
     for stack, seconds in samples:
         if _in_instrumentation(stack):
@@ -181,6 +181,7 @@ def _in_instrumentation(stack: Stack) -> bool:
 
 
 def fold_builtins(samples: Iterable[Sample]) -> list[Sample]:
+    """``samples`` with builtin frames removed: their time goes to the Python caller."""
     out = []
     for stack, seconds in samples:
         kept = tuple(f for f in stack if f.kind != BUILTIN)
@@ -190,6 +191,7 @@ def fold_builtins(samples: Iterable[Sample]) -> list[Sample]:
 
 
 def fold_library(samples: Iterable[Sample]) -> list[Sample]:
+    """``samples`` with each run of library frames folded into its outermost frame."""
     out = []
     for stack, seconds in samples:
         folded: list[Frame] = []
@@ -229,6 +231,7 @@ def rank(samples: Iterable[Sample]) -> list[HotFunction]:
 
 
 def top(hot: Sequence[HotFunction], n: int) -> tuple[HotFunction, ...]:
+    """The first ``n`` of ``hot`` (none for n <= 0)."""
     return tuple(hot[: max(n, 0)])
 
 
@@ -251,6 +254,7 @@ def hot_functions(cleaned: Iterable[Sample], n: int) -> tuple[HotFunction, ...]:
 
 
 def observed_ms(samples: Iterable[Sample]) -> float:
+    """The milliseconds ``samples`` stand for together."""
     return round(sum(seconds for _, seconds in samples) * 1e3, 3)
 
 

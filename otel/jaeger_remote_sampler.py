@@ -37,13 +37,13 @@ from typing import Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import Counter, MeterProvider
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from otel.jaeger_strategies import Probabilistic, StrategyError, StrategySpec, build_strategy, parse_strategy
+from otel.jaeger_strategies import Probabilistic, Strategy, StrategyError, StrategySpec, build_strategy, parse_strategy
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,13 @@ class JaegerRemoteSampler(Sampler):
     def __init__(self, config: RemoteSamplerConfig) -> None:
         self.config = config
         self.spec: StrategySpec = StrategySpec("probabilistic", rate=config.initial_sampling_rate)
-        self._strategy = Probabilistic(config.initial_sampling_rate)  # replaced whole, never changed in place
+        self._strategy: Strategy = Probabilistic(config.initial_sampling_rate)  # replaced whole, never changed in place
         # What otel.spans calls per root (via root_decider): the strategy's bound method, swapped with it.
         self.sample_root = self._strategy.sample
         self.root_decider = self
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failures = None
+        self._failures: Counter | None = None
         self._failing = False
         self._failed_polls = 0
         self.url = ""
@@ -204,7 +204,7 @@ class JaegerRemoteSampler(Sampler):
 
     def _fetch(self, timeout_s: float) -> bytes:
         with urllib.request.urlopen(self.url, timeout=timeout_s) as response:  # the URL was validated as http(s)
-            body = response.read(MAX_RESPONSE_BYTES + 1)
+            body: bytes = response.read(MAX_RESPONSE_BYTES + 1)
         if len(body) > MAX_RESPONSE_BYTES:
             raise StrategyError(f"answer larger than {MAX_RESPONSE_BYTES} bytes")
         return body

@@ -109,6 +109,8 @@ class _NotFromTheSdk(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, trace and span ids, and every ``extra`` field."""
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "time": self.formatTime(record),

@@ -18,8 +18,8 @@ client chose (path, original method) are cut to ``client_value_max_chars`` on th
 with more than one ``traceparent`` starts a new trace, as W3C Trace Context requires.
 
 Why not FastAPI's native telemetry or ``opentelemetry-instrumentation-fastapi``: both do this
-generically and measured about 100 µs of CPU per *unsampled* request here, a third of a whole
-bare request (BENCHMARKS.md). This path does the minimum for unsampled requests (a sampling
+generically, at several times this path's CPU per *unsampled* request (BENCHMARKS.md, "Where the CPU goes:
+telemetry pieces in isolation"). This path does the minimum for unsampled requests (a sampling
 decision, a context attach, two pre-aggregated metric records) and the full attribute work only for
 sampled ones. If another instrumentation already opened a server span around this app, that span is
 reused, so a request never has two.
@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter_ns
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -38,13 +38,13 @@ from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, LATENCY_BUCKETS_S
+from otel.request import RequestHook, RequestState, StageRecorder, enter_request, exit_request
 from otel.route_names import RouteNames
 from otel.setup import Telemetry
-from otel.stages import RequestState, StageRecorder, _current_request
 
 REQUEST_LOGGER = "otel_ml.request"
 # Which requests leave a per-request record. `notable` (default): 5xx, slow, profiled; the trace already
-# holds the rest, and a record costs a sampled request ~150-200 µs of CPU (BENCHMARKS.md).
+# holds the rest, and a record costs a sampled request noticeable CPU (BENCHMARKS.md, "Where the time goes: a sampled request").
 REQUEST_LOG_MODES = ("notable", "sampled", "all", "off")
 _PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 CLIENT_DISCONNECT = "client_disconnect"  # error.type of a request whose client left before its response ended
@@ -55,15 +55,8 @@ _DURATION_ATTRIBUTES = (HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, ERROR_TYPE)
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 
 
-class RequestHook(Protocol):
-    """Acts at the start of a recorded request and just before its last body chunk is sent (unrecorded ones skip it)."""
-
-    def on_request_start(self, request: RequestState) -> None: ...
-
-    def on_response_end(self, request: RequestState, status_code: int) -> None: ...
-
-
 def traceresponse(span: trace.Span) -> bytes | None:
+    """The W3C ``traceresponse`` header value of ``span``, or None for an invalid span context."""
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return None
@@ -71,6 +64,8 @@ def traceresponse(span: trace.Span) -> bytes | None:
 
 
 class TelemetryMiddleware:
+    """The pure-ASGI middleware ``instrument_app`` adds; see the module docstring for what it does per request."""
+
     def __init__(
         self,
         app: ASGIApp,
@@ -144,7 +139,7 @@ class TelemetryMiddleware:
                     _call_hooks(hooks, "on_response_end", request, status_code)
             await send(message)
 
-        request_token = _current_request.set(request)
+        request_token = enter_request(request)
         try:
             await self.app(scope, receive_watching, send_with_telemetry)
         except BaseException as exc:
@@ -153,7 +148,7 @@ class TelemetryMiddleware:
                 span.record_exception(exc)
             raise
         finally:
-            _current_request.reset(request_token)
+            exit_request(request_token)
             elapsed_ns = perf_counter_ns() - request.start_ns
             route = getattr(scope.get("route"), "path", None)
             if route is not None:

@@ -20,13 +20,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
-from otel.span_encoder import Groups, SpanEncoder, otlp_flags, span_fields
+from otel.compat import ReadableLogRecord, span_fields
+from otel.span_encoder import Groups, SpanEncoder, otlp_flags
 
 _KIND = {kind: b',"kind":%d' % (kind.value + 1) for kind in SpanKind}  # the protobuf enum counts from UNSPECIFIED = 0
 # A span's flags depend only on whether its parent is remote: both forms written once.

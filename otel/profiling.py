@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType, ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import psutil
 from opentelemetry.trace import Span
@@ -52,10 +52,8 @@ from otel.hot_functions import (
     hot_functions,
     observed_ms,
 )
+from otel.request import RequestState, StageRecorder
 from otel.slow_capture import SlowCapture, profiler_failures
-
-if TYPE_CHECKING:
-    from otel.stages import RequestState, StageRecorder
 
 SAMPLED: Final = "sampled"
 CPU_TIME_MS: Final = "process.cpu_time_ms"
@@ -92,6 +90,7 @@ class StageProfile:
         self._cpu_start = 0
 
     def start(self) -> None:
+        """Start profiling on the calling thread."""
         self._profiler.start(target_description="stage")
         self._cpu_start = time.thread_time_ns()
 
@@ -238,6 +237,7 @@ class RequestProfiler:
         )
 
     def on_request_start(self, request: RequestState) -> None:
+        """Choose ``request`` for profiling (sampled traces, at ``sample_rate``)."""
         if self.config.sample_rate <= 0:
             return
         try:
@@ -249,6 +249,7 @@ class RequestProfiler:
             self.failures("request start")
 
     def on_stage_start(self, request: RequestState, name: str, span: Span | None) -> None:
+        """Start the stage's profile, or arm the slow-request watchdog for it."""
         profile = request.extras.get(_PROFILE_KEY)
         try:
             if profile is not None:
@@ -259,7 +260,8 @@ class RequestProfiler:
         except Exception:
             self._abandon(request, "stage start")
 
-    def on_stage_end(self, request: RequestState, name: str, span: Span | None, start_ns: int, end_ns: int) -> None:
+    def on_stage_end(self, request: RequestState, name: str, span: Span | None) -> None:
+        """Stop the stage's profile and put its hot functions on the stage span."""
         profile = request.extras.get(_PROFILE_KEY)
         try:
             if profile is None:
@@ -285,6 +287,7 @@ class RequestProfiler:
             self._abandon(request, "stage end")
 
     def on_response_end(self, request: RequestState, status_code: int) -> None:
+        """Put the request's hot functions and CPU/RSS figures on the server span."""
         profile = request.extras.pop(_PROFILE_KEY, None)
         try:
             if profile is None:
@@ -306,6 +309,7 @@ class RequestProfiler:
             self.failures("response end")
 
     def close(self) -> None:
+        """Stop the slow-request watchdog."""
         if self.slow is not None:
             self.slow.close()
 

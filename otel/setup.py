@@ -1,12 +1,6 @@
 """Telemetry providers built from the standard ``OTEL_*`` environment.
 
-Usage::
-
-    telemetry = setup_telemetry({"service.version": "1.2.0"}, default_service_name="my-api")
-    app = FastAPI(telemetry=telemetry.fastapi_config())   # keeps FastAPI's own telemetry off
-    instrument_app(app, telemetry)          # server span, stage spans, traceresponse, request log
-    ...
-    telemetry.shutdown()
+Most apps use the package's public API instead (``otel.setup_telemetry``, ``otel.instrument``: see ``otel``).
 
 What is read from the environment, by the SDK itself wherever it can:
 
@@ -19,8 +13,8 @@ What is read from the environment, by the SDK itself wherever it can:
 * ``OTEL_TRACES_SAMPLER[_ARG]``: built by ``otel.sampling``, which refuses an unknown name or an
   invalid ratio (``SamplerError``) where the SDK would fall back to sampling everything;
   ``[parentbased_]jaeger_remote`` starts polling Jaeger here and stops at ``shutdown()``.
-* ``OTEL_BSP_*``, ``OTEL_BLRP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``,
-  ``OTEL_METRICS_EXEMPLAR_FILTER``: passed through to the SDK untouched.
+* ``OTEL_BSP_*``, ``OTEL_BLRP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_METRICS_EXEMPLAR_FILTER``,
+  ``OTEL_SPAN_*_LIMIT``, ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``: passed through to the SDK untouched.
 
 Providers are created per process, so call this in each worker after fork (the app factory does).
 """
@@ -35,24 +29,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import Sampler
 from prometheus_client import CollectorRegistry
 
-from otel.fastmetrics import FastMetrics, attach
+from otel import compat
+from otel.compat import BatchLogRecordProcessor, LoggerProvider, LogRecordProcessor
+from otel.fastmetrics import FastMetrics
 from otel.jaeger_remote_sampler import remote_sampler_of
 from otel.sampling import sampler_from_env
-from otel.spans import LightTracer
+from otel.spans import FastTracer, SdkSpanTracer, SpanTracer
 
 INSTRUMENTATION_NAME = "otel-ml"
-SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
 
 
 @dataclass(frozen=True)
@@ -82,12 +75,9 @@ class Telemetry:
     push_readers: list[MetricReader] = field(default_factory=list)  # the OTLP metric readers (pushing, periodic)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)  # background work to stop first (sampler polling)
 
+    tracer: SpanTracer | None = None  # starts the server and stage spans (otel.spans)
+
     def __post_init__(self) -> None:
-        self.tracer: trace.Tracer = (
-            self.tracer_provider.get_tracer(INSTRUMENTATION_NAME) if self.tracer_provider else trace.NoOpTracer()
-        )
-        # The server and stage spans (otel.spans: the same sampler, ids and processors at under half the cost).
-        self.spans: LightTracer | None = LightTracer(self.tracer_provider, INSTRUMENTATION_NAME) if self.tracer_provider else None
         self.meter: metrics.Meter = (
             self.meter_provider.get_meter(INSTRUMENTATION_NAME) if self.meter_provider else metrics.NoOpMeter("noop")
         )
@@ -102,10 +92,11 @@ class Telemetry:
 
     @classmethod
     def disabled(cls) -> Telemetry:
+        """Telemetry that records nothing (``OTEL_SDK_DISABLED=true``)."""
         return cls(enabled=False)
 
     @staticmethod
-    def fastapi_config() -> dict[str, Any]:
+    def fastapi_config() -> Any:
         """Switch FastAPI's native telemetry off, even when global providers are set.
 
         ``instrument_app`` makes the one HTTP server span instead (see ``otel.middleware`` for why);
@@ -127,6 +118,7 @@ class Telemetry:
             threading.Thread(target=reader.force_flush, name="otel-first-metrics", daemon=True).start()
 
     def force_flush(self, timeout_ms: int = 5000) -> None:
+        """Export whatever the three signals hold now, waiting up to ``timeout_ms`` per provider."""
         for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
             if provider is not None:
                 provider.force_flush(timeout_ms)
@@ -149,7 +141,7 @@ class Telemetry:
             for provider in providers:
                 try:
                     provider.shutdown()
-                except Exception:  # a failing exporter must not keep the others from flushing
+                except Exception:
                     pass
 
         worker = threading.Thread(target=stop_all, name="otel-shutdown", daemon=True)
@@ -194,12 +186,13 @@ def _with_endpoints(exporters: Mapping[str, str], env: Mapping[str, str]) -> dic
 
 
 def sdk_disabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``OTEL_SDK_DISABLED`` is ``true`` in ``env`` (default ``os.environ``)."""
     env = os.environ if env is None else env
     return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 def setup_telemetry(
-    resource_attributes: Mapping[str, Any],
+    resource_attributes: Mapping[str, Any] | None = None,
     *,
     default_service_name: str,
     telemetry_dir: Path = Path("telemetry"),
@@ -208,11 +201,19 @@ def setup_telemetry(
     overrides: TelemetryOverrides | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Telemetry:
-    """Build this process's providers; ``overrides`` (tests) replace the env-chosen exporters."""
+    """Build this process's providers from ``env`` (default ``os.environ``) and return them as a ``Telemetry``.
+
+    ``resource_attributes`` fill in what ``OTEL_RESOURCE_ATTRIBUTES`` leaves unset; ``default_service_name``
+    applies when ``OTEL_SERVICE_NAME`` is unset. Without an OTLP endpoint, traces and logs go to rotating
+    OTLP/JSON-lines files under ``telemetry_dir`` (``file_max_bytes`` each, ``file_backups`` kept).
+    ``overrides`` (tests) replace the env-chosen exporters. Raises ``otel.sampling.SamplerError`` for an
+    unusable ``OTEL_TRACES_SAMPLER``. Where the installed SDK lacks what a fast path needs, the SDK's
+    own component is used and one WARNING says so (``otel.compat``).
+    """
     env = os.environ if env is None else env
     if sdk_disabled(env):
         return Telemetry.disabled()
-    resource = _resource(resource_attributes, default_service_name)
+    resource = _resource(resource_attributes or {}, default_service_name)
     exporters: dict[str, str] = {}
     from otel import exporters as chosen  # imports exporter packages only when really exporting
 
@@ -225,20 +226,16 @@ def setup_telemetry(
             readers += push_readers
     registry: CollectorRegistry | None = None
     if overrides is None or overrides.prometheus:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
         registry = CollectorRegistry(auto_describe=True)
-        readers.append(PrometheusMetricReader(registry=registry))
+        readers.append(compat.prometheus_reader(registry))
         exporters.setdefault("metrics", "prometheus")
-    fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource)
-    for reader in readers:
-        attach(reader, fast_metrics)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    compat.warn_fallbacks()
+    fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource)
+    attached = compat.FAST_METRICS and all([compat.attach_reader(r, fast_metrics.merge_into) for r in readers])  # noqa: C419 - attach every one
+    if not attached:
+        fast_metrics = FastMetrics(INSTRUMENTATION_NAME, resource, sdk_meter=meter_provider.get_meter(INSTRUMENTATION_NAME))
 
-    # The SDK's own pipeline metrics (otel.sdk.processor.*, otel.sdk.exporter.*) count what is
-    # queued, exported, failed and dropped, so telemetry loss is never silent.
-    internal = env.get(SDK_INTERNAL_METRICS, "true").strip().lower() == "true"
-    os.environ.setdefault(SDK_INTERNAL_METRICS, "true" if internal else "false")
     if overrides is not None and overrides.sampler is not None:
         sampler, sampler_text = overrides.sampler, overrides.sampler.get_description()
     else:
@@ -249,16 +246,28 @@ def setup_telemetry(
         sink = chosen.FileSink(telemetry_dir, file_max_bytes, file_backups)
         span_exporter, exporters["traces"] = chosen.span_exporter(env, sink, meter_provider)
         log_exporter, exporters["logs"] = chosen.log_exporter(env, sink, meter_provider)
-        span_processors = [BatchSpanProcessor(span_exporter, meter_provider=meter_provider)] if span_exporter else []
-        log_processors = [BatchLogRecordProcessor(log_exporter, meter_provider=meter_provider)] if log_exporter else []
+        span_metrics = compat.self_metrics(BatchSpanProcessor, meter_provider)
+        log_metrics = compat.self_metrics(BatchLogRecordProcessor, meter_provider)
+        span_processors = [BatchSpanProcessor(span_exporter, **span_metrics)] if span_exporter else []
+        log_processors = [BatchLogRecordProcessor(log_exporter, **log_metrics)] if log_exporter else []
     on_shutdown: list[Callable[[], None]] = []
     remote = remote_sampler_of(sampler)
     if remote is not None:  # polls from this process (after fork), as this service; failed polls count on its meters
         remote.start(str(resource.attributes.get("service.name", default_service_name)), meter_provider)
         on_shutdown.append(remote.shutdown)
-    tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
-    for processor in span_processors:
-        tracer_provider.add_span_processor(processor)
+    # Built here and handed to both the provider and the fast tracer: the fast spans then reach every
+    # processor added to the provider, under the same limits.
+    processor, limits = SynchronousMultiSpanProcessor(), SpanLimits()  # type: ignore[no-untyped-call]  # unannotated in the SDK
+    tracer_provider = TracerProvider(
+        resource=resource, sampler=sampler, shutdown_on_exit=False, active_span_processor=processor, span_limits=limits
+    )
+    for span_processor in span_processors:
+        tracer_provider.add_span_processor(span_processor)
+    tracer: SpanTracer = (
+        FastTracer(tracer_provider, processor, limits, INSTRUMENTATION_NAME)
+        if compat.FAST_SPANS
+        else SdkSpanTracer(tracer_provider, INSTRUMENTATION_NAME)
+    )
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for log_processor in log_processors:
         logger_provider.add_log_record_processor(log_processor)
@@ -270,6 +279,7 @@ def setup_telemetry(
         logger_provider=logger_provider if log_processors else None,
         prometheus_registry=registry,
         fast_metrics=fast_metrics,
+        tracer=tracer,
         exporters=_with_endpoints(exporters, env),
         sampler=sampler_text,
         push_readers=push_readers,

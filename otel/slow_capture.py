@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from opentelemetry.trace import Span
 
@@ -59,14 +59,13 @@ from otel.hot_functions import (
     observed_ms,
     resolvable,
 )
-
-if TYPE_CHECKING:
-    from otel.stages import RequestState
+from otel.request import RequestState
 
 log = logging.getLogger("otel.profiling")
 
 
 def profiler_failures(logger: logging.Logger = log) -> FailureLog:
+    """The ``FailureLog`` of the profilers: the first failure at WARNING on ``logger``, later ones at DEBUG."""
     return FailureLog(logger, "profiler", "requests proceed without hot functions")
 
 
@@ -140,6 +139,7 @@ class SlowCapture:
 
     @property
     def running(self) -> bool:
+        """Whether the watchdog thread is running now."""
         return self._running
 
     # --- request side: called on the request's threads, must stay tiny --------------------------

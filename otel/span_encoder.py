@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
-from otel.spans import LightSpan
+from otel.compat import span_fields
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class SpanEncoder:
             if encoded is None:
                 try:
                     encoded = self._key_value_entry(tag, key, value)
-                except Exception as error:  # as the SDK encoder does: drop the attribute, keep the span
+                except Exception as error:
                     log.error("Failed to encode key %s: %s", key, error)
                     continue
                 if cacheable:
@@ -237,23 +237,6 @@ class SpanEncoder:
         if scope is not None:
             body = _string(0x0A, scope.name) + _string(0x12, scope.version or "") + self._attributes_of(0x1A, scope.attributes)
         return _field(0x0A, body)
-
-
-def span_fields(span: ReadableSpan) -> tuple[Any, ...]:
-    """The fields a span encoder reads, in ``_span``'s order: context, parent, name, kind, start, end,
-    attributes, dropped attributes, events, dropped events, links, dropped links, status.
-
-    A ``LightSpan``'s plain fields are read directly: its public properties copy events, links and
-    attributes and count drops through ABC ``isinstance`` checks (BENCHMARKS.md, the span encoder)."""
-    if type(span) is LightSpan:
-        return (
-            span._context, span._parent, span._name, span._kind, span._start_time, span._end_time,
-            span._attributes, span._dropped_attributes, span._events, 0, span._links, 0, span._status,
-        )  # fmt: skip
-    return (
-        span.get_span_context(), span.parent, span.name, span.kind, span.start_time, span.end_time,
-        span.attributes, span.dropped_attributes, span.events, span.dropped_events, span.links, span.dropped_links, span.status,
-    )  # fmt: skip
 
 
 def otlp_flags(context: SpanContext | None) -> int:

@@ -1,21 +1,19 @@
-"""The spans this package makes (server and stage spans): SDK-compatible, at under half the SDK's cost.
+"""The server and stage spans: ``FastTracer`` makes SDK-compatible spans at a fraction of the SDK's cost.
 
-``Tracer.start_span`` + ``end`` of the Python SDK costs 16–20 µs per span here (8–9 for these): attribute
-validation under a lock per attribute, the sampler consulted for every child, limits objects, span
-self-metrics. With five spans a request that is a third of the whole telemetry budget
-(BENCHMARKS.md). ``LightTracer`` keeps the SDK's parts and its semantics where they matter:
+Why and how much: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation". ``FastTracer`` keeps the SDK's parts and
+semantics:
 
-* the provider's **sampler** decides the server span (parent-based, ratio, always-on/off from
-  ``OTEL_TRACES_SAMPLER``) and its **id generator** makes the ids; a stage span is a child of a
-  recorded span, so it is recorded without asking the sampler again (what ``parentbased_*`` answers);
-* ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` / ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` and the event limits
-  are applied (``SpanLimits``), attribute values are cleaned as the SDK cleans them;
-* a finished span is an SDK ``ReadableSpan`` handed to the provider's span processors, so every
-  exporter, processor and in-memory test exporter sees an ordinary span.
+* the provider's **sampler** decides the server span and its **id generator** makes the ids; a stage
+  span is a child of a recorded span, so it is recorded without asking the sampler again (what
+  ``parentbased_*`` answers);
+* the span limits (``OTEL_SPAN_*``, ``OTEL_ATTRIBUTE_*``) are applied, values are cleaned as the SDK
+  cleans them;
+* the span processor gets ``on_start``, ``_on_ending`` and ``on_end`` where the SDK's ``Span`` calls them;
+  an ended span ignores every change, so it is immutable to the processors that receive it.
 
-A ``LightSpan`` implements the whole ``opentelemetry.trace.Span`` API, so code running inside a
-stage (``trace.get_current_span().set_attribute(...)``) and child spans of other instrumentations
-work unchanged. What it does not do: the SDK's ``otel.sdk.span.*`` self-metrics for these spans.
+A ``FastSpan`` implements the whole ``opentelemetry.trace.Span`` API and is an SDK ``ReadableSpan``.
+It does not record the SDK's ``otel.sdk.span.*`` self-metrics. When ``otel.compat.FAST_SPANS`` is off,
+``SdkSpanTracer`` starts the same spans with the SDK's tracer.
 """
 
 from __future__ import annotations
@@ -24,32 +22,60 @@ import traceback
 from collections.abc import Mapping
 from time import time_ns
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler, TraceIdRatioBased
+from opentelemetry.sdk.trace import Event, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
+from otel.compat import SpanRecord, on_ending, root_sampling_bound
+
+_RANDOM_FLAG: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 _SIMPLE = frozenset((str, bool, int, float))  # stored as given, nothing to clean
-_UNSET = Status(StatusCode.UNSET)
 
 
-class LightTracer:
-    """Starts ``LightSpan``s on one ``TracerProvider``'s sampler, ids, resource and processors."""
+class SpanTracer(Protocol):
+    """What the middleware and stages start spans with: ``FastTracer`` or, as the fallback, ``SdkSpanTracer``."""
 
-    def __init__(self, provider: TracerProvider, scope_name: str, scope_version: str | None = None) -> None:
+    def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL) -> trace.Span:
+        """A span decided by the provider's sampler, child of the span in ``context`` (current context if None)."""
+        ...
+
+    def start_child(self, name: str, parent: SpanContext, attributes: Mapping[str, AttributeValue]) -> trace.Span:
+        """An INTERNAL child of the recorded span ``parent``, with ``attributes``."""
+        ...
+
+
+class FastTracer:
+    """Starts ``FastSpan``s on ``provider``'s sampler, ids and resource, ending them into ``processor``.
+
+    ``processor`` and ``limits`` are the ones the provider was built with (its ``active_span_processor``
+    and ``span_limits`` arguments), so these spans reach every processor added to the provider.
+    """
+
+    def __init__(
+        self,
+        provider: TracerProvider,
+        processor: SpanProcessor,
+        limits: SpanLimits,
+        scope_name: str,
+        scope_version: str | None = None,
+    ) -> None:
         self.provider = provider
+        self.processor = processor
+        self.resource = provider.resource
         self.scope = InstrumentationScope(scope_name, scope_version)
-        self.limits: SpanLimits = getattr(provider, "_span_limits", None) or SpanLimits()
+        self.limits = limits
         self._ids = provider.id_generator
-        self._random_ids = provider.id_generator.is_trace_id_random()
+        # W3C Trace Context level 2's random flag: opentelemetry-api 1.41 and later; 0 (never set) before.
+        self._random_ids = bool(_RANDOM_FLAG) and bool(getattr(provider.id_generator, "is_trace_id_random", bool)())
         self._root_bound = root_sampling_bound(provider.sampler)
-        self._root_drop_flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID if self._random_ids else TraceFlags.DEFAULT)
+        self._root_drop_flags = TraceFlags(_RANDOM_FLAG if self._random_ids else TraceFlags.DEFAULT)
         # A sampler deciding roots from (trace id, name) alone, e.g. otel.jaeger_remote_sampler: asked directly,
         # so its dropped roots cost what a ratio sampler's do (no SamplingResult, no parent lookup).
         self._root_decider = getattr(provider.sampler, "root_decider", None)
@@ -62,165 +88,190 @@ class LightTracer:
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> trace.Span:
-        """A span decided by the provider's sampler, as ``Tracer.start_span`` would decide it."""
-        parent = trace.get_current_span(context).get_span_context()
-        if not parent.is_valid:
+        """A span decided by the provider's sampler, as ``Tracer.start_span`` would decide it.
+
+        Returns a ``FastSpan`` when the sampler records it, else a ``NonRecordingSpan`` with the decided context.
+        """
+        parent: SpanContext | None = trace.get_current_span(context).get_span_context()
+        if parent is None or not parent.is_valid:
             parent, trace_id = None, self._ids.generate_trace_id()
             if self._root_bound is not None and trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= self._root_bound:
                 # The sampler's own answer for a root it drops, without building its result objects.
                 return NonRecordingSpan(SpanContext(trace_id, self._ids.generate_span_id(), False, self._root_drop_flags))
             if self._root_decider is not None:
                 sampled = self._root_decider.sample_root(trace_id, name)
-                flags = self._root_sample_flags if sampled else self._root_drop_flags
-                span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, flags)
+                root_flags = self._root_sample_flags if sampled else self._root_drop_flags
+                span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, root_flags)
                 if not sampled:
                     return NonRecordingSpan(span_context)
-                root = LightSpan(self, name, span_context, None, kind, {}, context)
+                root = FastSpan(self, name, span_context, None, kind, context)
                 if attributes:
                     root.set_attributes(attributes)
                 return root
             random_id = self._random_ids
         else:
-            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
+            trace_id, random_id = parent.trace_id, bool(parent.trace_flags & _RANDOM_FLAG)
         result = self.provider.sampler.should_sample(context, trace_id, name, kind, attributes)
-        flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
+        sampled = result.decision.is_sampled()  # type: ignore[no-untyped-call]  # unannotated in the SDK
+        flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
         if random_id:
-            flags |= TraceFlags.RANDOM_TRACE_ID
+            flags |= _RANDOM_FLAG
         span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, TraceFlags(flags), result.trace_state)
-        if not result.decision.is_recording():
+        if not result.decision.is_recording():  # type: ignore[no-untyped-call]  # unannotated in the SDK
             return NonRecordingSpan(span_context)
-        span = LightSpan(self, name, span_context, parent, kind, {}, context)
+        span = FastSpan(self, name, span_context, parent, kind, context)
         if result.attributes:
             span.set_attributes(result.attributes)  # the caller's attributes, as the sampler passed them on
         return span
 
-    def start_child(self, name: str, parent: SpanContext, attributes: Mapping[str, AttributeValue]) -> LightSpan:
-        """An INTERNAL child of a recorded span: recorded without asking the sampler, as ``parentbased_*`` would."""
+    def start_child(self, name: str, parent: SpanContext, attributes: Mapping[str, AttributeValue]) -> FastSpan:
+        """An INTERNAL child of the recorded span ``parent``: recorded without asking the sampler, as ``parentbased_*`` would."""
         span_context = SpanContext(parent.trace_id, self._ids.generate_span_id(), False, parent.trace_flags, parent.trace_state)
-        span = LightSpan(self, name, span_context, parent, SpanKind.INTERNAL, {}, None)
+        span = FastSpan(self, name, span_context, parent, SpanKind.INTERNAL, None)
         span.set_attributes(attributes)
         return span
 
 
-def root_sampling_bound(sampler: Sampler) -> int | None:
-    """Roots whose trace id's low 64 bits reach this bound are dropped by ``sampler``; None when it decides otherwise.
+class SdkSpanTracer:
+    """The fallback ``SpanTracer``: the same spans from the SDK's own tracer (``otel.compat.FAST_SPANS`` off)."""
 
-    Only for the SDK's own samplers whose root decision depends on the trace id alone: ratio, always-on/off,
-    and those as the root of ``parentbased_*``. Any other sampler is always asked.
-    """
-    parent_based = isinstance(sampler, ParentBased) and type(sampler).should_sample is ParentBased.should_sample
-    root = sampler._root if parent_based else sampler
-    if type(root) is TraceIdRatioBased:
-        return root.bound
-    if type(root) is StaticSampler:
-        return 0 if root._decision is Decision.DROP else None
-    return None
+    def __init__(self, provider: TracerProvider, scope_name: str, scope_version: str | None = None) -> None:
+        self.provider = provider
+        self._tracer = provider.get_tracer(scope_name, scope_version)
+
+    def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL) -> trace.Span:
+        """The SDK's ``Tracer.start_span``."""
+        return self._tracer.start_span(name, context=context, kind=kind)
+
+    def start_child(self, name: str, parent: SpanContext, attributes: Mapping[str, AttributeValue]) -> trace.Span:
+        """The SDK's ``Tracer.start_span`` under ``parent``."""
+        parent_context = trace.set_span_in_context(NonRecordingSpan(parent))
+        return self._tracer.start_span(name, context=parent_context, attributes=attributes)
 
 
-class LightSpan(trace.Span, ReadableSpan):
-    """A recording span in plain fields; at ``end()`` it is itself the ``ReadableSpan`` the processors get.
+class FastSpan(trace.Span, SpanRecord):
+    """A recording span in plain fields; ended, it is itself the ``ReadableSpan`` the processors get.
 
-    The layout is the SDK span's (``Span(trace.Span, ReadableSpan)``), so every exporter reads it as one.
+    Made by ``FastTracer``; the layout is the SDK span's (``Span(trace.Span, ReadableSpan)``), so every
+    exporter and processor reads it as one.
     """
 
     def __init__(
         self,
-        tracer: LightTracer,
+        tracer: FastTracer,
         name: str,
         context: SpanContext,
         parent: SpanContext | None,
         kind: SpanKind,
-        attributes: dict[str, AttributeValue],
         parent_context: Context | None,
     ) -> None:
-        # ReadableSpan's fields, set directly (its __init__ would build a Resource when none is given)
         self._tracer = tracer
-        self._name, self._context, self._parent, self._kind = name, context, parent, kind
-        self._attributes = attributes
-        self._dropped_attributes = 0
-        self._events: list[Event] = []
-        self._links: list[Link] = []
-        self._status = _UNSET
-        self._resource = tracer.provider.resource
-        self._instrumentation_scope = tracer.scope
-        self._instrumentation_info = None
-        self._end_time: int | None = None
-        self._start_time = time_ns()
-        tracer.provider._active_span_processor.on_start(self, parent_context)  # type: ignore[arg-type]
+        self._span_context = context
+        self._attrs: dict[str, AttributeValue] = {}
+        self._event_list: list[Event] = []
+        self._link_list: list[Link] = []
+        self._dropped = 0
+        self._open = True
+        self._final = False  # status OK was set: the SDK keeps it
+        SpanRecord.__init__(
+            self,
+            name,
+            context,
+            parent,
+            kind,
+            tracer.resource,
+            tracer.scope,
+            self._attrs,
+            self._event_list,
+            self._link_list,
+            time_ns(),
+        )
+        tracer.processor.on_start(self, parent_context)  # type: ignore[arg-type]  # a FastSpan is what the SDK's Span is to processors
 
     @property
     def dropped_attributes(self) -> int:
-        return self._dropped_attributes
+        """Attributes dropped by the attribute-count limit."""
+        return self._dropped
 
     # --- opentelemetry.trace.Span ---
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        """This span's context."""
+        return self._span_context
 
     def is_recording(self) -> bool:
-        return self._end_time is None
+        """True until the span ends."""
+        return self._open
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        if self._end_time is not None:
+        """Set one attribute (cleaned and limited as the SDK does); ignored once ended."""
+        if not self._open:
             return
         limits = self._tracer.limits
         if type(value) not in _SIMPLE or (type(value) is str and limits.max_span_attribute_length is not None):
-            value = _clean(key, value, limits.max_span_attribute_length)
-            if value is None:
+            cleaned = _clean(key, value, limits.max_span_attribute_length)
+            if cleaned is None:
                 return
-        attributes = self._attributes
+            value = cleaned
+        attributes = self._attrs
         if key not in attributes and limits.max_span_attributes is not None and len(attributes) >= limits.max_span_attributes:
-            self._dropped_attributes += 1  # as the SDK: the oldest attribute makes room
+            self._dropped += 1  # as the SDK: the oldest attribute makes room
             if not attributes:
                 return
             del attributes[next(iter(attributes))]
         attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        """Set several attributes; ignored once ended."""
         limits = self._tracer.limits
         if (
-            self._end_time is None
+            self._open
             and limits.max_span_attribute_length is None
-            and (limits.max_span_attributes is None or len(self._attributes) + len(attributes) <= limits.max_span_attributes)
+            and (limits.max_span_attributes is None or len(self._attrs) + len(attributes) <= limits.max_span_attributes)
             and all(type(value) in _SIMPLE for value in attributes.values())
         ):
-            self._attributes.update(attributes)  # nothing to clean or drop: the common case, in one step
+            self._attrs.update(attributes)  # nothing to clean or drop: the common case, in one step
             return
         for key, value in attributes.items():
             self.set_attribute(key, value)
 
     def add_event(self, name: str, attributes: Mapping[str, AttributeValue] | None = None, timestamp: int | None = None) -> None:
-        if self._end_time is not None:
+        """Add an event (limited as the SDK does); ignored once ended."""
+        if not self._open:
             return
         limits = self._tracer.limits
-        if limits.max_events is not None and len(self._events) >= limits.max_events:
+        if limits.max_events is not None and len(self._event_list) >= limits.max_events:
             return
         bounded = BoundedAttributes(
             limits.max_event_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True
         )
-        self._events.append(Event(name, bounded, timestamp))
+        self._event_list.append(Event(name, bounded, timestamp))
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, AttributeValue] | None = None) -> None:
+        """Link a valid span context (limited as the SDK does); ignored once ended."""
         limits = self._tracer.limits
-        if self._end_time is None and context.is_valid and (limits.max_links is None or len(self._links) < limits.max_links):
+        if self._open and context.is_valid and (limits.max_links is None or len(self._link_list) < limits.max_links):
             bounded = BoundedAttributes(
                 limits.max_link_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True
             )
-            self._links.append(Link(context, bounded))
+            self._link_list.append(Link(context, bounded))
 
     def update_name(self, name: str) -> None:
-        if self._end_time is None:
-            self._name = name
+        """Rename the span; ignored once ended."""
+        if self._open:
+            self.write_name(name)
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        """As the SDK: OK is final, UNSET is ignored."""
-        if self._end_time is not None or self._status.status_code is StatusCode.OK:
+        """As the SDK: OK is final, UNSET is ignored, and so is any change once ended."""
+        if not self._open or self._final:
             return
         if isinstance(status, Status):
             if status.status_code is not StatusCode.UNSET:
-                self._status = status
+                self.write_status(status)
+                self._final = status.status_code is StatusCode.OK
         elif status is not StatusCode.UNSET:
-            self._status = Status(status, description)
+            self.write_status(Status(status, description))
+            self._final = status is StatusCode.OK
 
     def record_exception(
         self,
@@ -243,19 +294,23 @@ class LightSpan(trace.Span, ReadableSpan):
         self.add_event("exception", event, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._end_time is not None:
+        """End the span once: the processor's ``_on_ending`` then ``on_end``, as the SDK's ``Span.end``."""
+        if not self._open:
             return
-        self._end_time = end_time if end_time is not None else time_ns()
-        self._tracer.provider._active_span_processor.on_end(self)
+        self._open = False
+        self.write_end_time(end_time if end_time is not None else time_ns())
+        processor = self._tracer.processor
+        on_ending(processor, self)
+        processor.on_end(self)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc is not None and self._end_time is None:
+        if exc is not None and self._open:
             self.record_exception(exc, escaped=True)
             self.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         self.end()
 
     def __repr__(self) -> str:
-        return f"LightSpan(name={self._name!r}, context={self._context!r})"
+        return f"FastSpan(name={self.name!r}, context={self._span_context!r})"
 
 
 def _clean(key: str, value: Any, max_length: int | None) -> AttributeValue | None:

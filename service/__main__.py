@@ -21,6 +21,9 @@ from service.http_edge import uvicorn_options
 from service.pipeline.model import OnnxModel
 
 FLAGS = {"--host": "HOST", "--port": "PORT", "--workers": "WORKERS"}
+SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
+"""On unless set: the SDK's own otel.sdk.processor.* / otel.sdk.exporter.* counters make telemetry loss visible.
+The SDK reads it from the environment only, so the server process sets its default before any worker starts."""
 """Each command-line flag and the setting (environment variable) it stands for."""
 
 
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    os.environ.setdefault(SDK_INTERNAL_METRICS, "true")
     uvicorn.run(
         "service.app:app_factory",
         factory=True,

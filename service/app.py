@@ -19,13 +19,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from otel.attributes import ML_FAULT_INJECTION, ML_FAULT_SETTING, ML_MODEL_NAME, ML_MODEL_VERSION, SERVICE_VERSION
-from otel.event_loop_lag import EventLoopLag
-from otel.instruments import MLInstruments, ProcessInstruments
-from otel.logs import configure_logging, remove_otel_bridge
-from otel.middleware import instrument_app
-from otel.profiling import ProfilerConfig, install_profiler
-from otel.setup import Telemetry, TelemetryOverrides, export_timeout_s, setup_telemetry
+from otel import ProfilerConfig, Telemetry, TelemetryOverrides, instrument, setup_telemetry
+from otel.attributes import SERVICE_VERSION
+from otel.instruments import ProcessInstruments
 from service import __version__
 from service.api.auth import ApiKeyGuard
 from service.api.routes import router
@@ -38,6 +34,7 @@ from service.pipeline.features import build_features
 from service.pipeline.model import ModelCard, OnnxModel
 from service.pipeline.runner import Pipeline
 from service.state import ServiceState
+from service.telemetry import ML_FAULT_INJECTION, ML_FAULT_SETTING, ML_MODEL_NAME, ML_MODEL_VERSION, MLInstruments
 
 SERVICE_NAME = "credit-risk-service"
 UNTRACED_PATHS = ("/health/live", "/health/ready", "/metrics")
@@ -67,7 +64,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(telemetry, settings.log_level, settings.log_format)
+        # otel.instrument wraps this: logging is configured before it runs, the first metrics pushed
+        # after its startup (drift counters at 0, ml_model_loaded 1), telemetry shut down after its end.
         if settings.faults_enabled:
             faults = " ".join(f"{name}={value:g}" for name, value in settings.fault_settings().items())
             log.warning("fault injection is ON: %s", faults)
@@ -75,28 +73,18 @@ def create_app(
         state.pipeline = Pipeline(model, settings, state.instruments, drift=drift)
         if state.instruments is not None:
             state.instruments.model_loaded = 1
-        telemetry.push_first_metrics()  # drift counters at 0 and ml_model_loaded 1, before the first interval
         log.info("model %s %s ready; telemetry: %s", card.name, card.version, telemetry.describe())
-        loop_lag = EventLoopLag(telemetry.meter, settings.loop_lag_interval_ms / 1000) if telemetry.enabled else None
-        if loop_lag is not None:
-            loop_lag.start()
         yield
-        if loop_lag is not None:
-            await loop_lag.stop()
         # ml_model_loaded stays 1: the process is going away, not unloading. A 0 in its final
         # export would be held by the collector (metric_expiration) and page ModelNotLoaded on
         # every normal stop; a dead process is ServiceDown's to report.
         state.pipeline = None
-        if owns_telemetry:
-            remove_otel_bridge()
-        if owns_telemetry and not telemetry.shutdown(export_timeout_s() + 1.0):
-            log.warning("telemetry did not flush before the shutdown deadline; unsent data was dropped")
 
     app = FastAPI(
         title="Credit-risk prediction service",
         version=__version__,
         lifespan=lifespan,  # no max_body_size: the scoring routes enforce MAX_BODY_BYTES (service/api/routes.py)
-        telemetry=telemetry.fastapi_config(),  # type: ignore[arg-type]  # FastAPI types it only in a private module
+        telemetry=telemetry.fastapi_config(),
     )
     app.state.service = state
     app.include_router(router)
@@ -109,24 +97,24 @@ def create_app(
             drift = create_recorder(card.raw, telemetry.fast_metrics)
         except DriftReferenceError as exc:
             log.warning("drift metrics off: %s", exc)
-    recorder = instrument_app(
+    instrument(
         app,
         telemetry,
         excluded_paths=untraced,
         span_attributes={ML_MODEL_NAME: card.name, ML_MODEL_VERSION: card.version},
-        request_log=settings.request_log,
-        slow_ms=settings.profile_slow_ms,
-        client_value_max_chars=settings.client_attribute_max_chars,
-    )
-    install_profiler(
-        recorder,
-        ProfilerConfig(
+        profiler=ProfilerConfig(
             sample_rate=settings.profile_sample_rate,
             interval_ms=settings.profile_interval_ms,
             top_n=settings.profile_top_n,
             slow_ms=settings.profile_slow_ms,
             application_packages=("service",),
         ),
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+        loop_lag_interval_s=settings.loop_lag_interval_ms / 1000,
+        request_log=settings.request_log,
+        client_value_max_chars=settings.client_attribute_max_chars,
+        shutdown=owns_telemetry,
     )
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]  # FastAPI's documented override
     return app

@@ -20,7 +20,7 @@ class ServiceError(Exception):
     error_type = "service_error"
 
     def span_attributes(self) -> dict[str, AttributeValue]:
-        """Attributes for the stage's exception event; none unless a subclass has something to say."""
+        """Extra attributes for the stage span's exception event (``otel.SpanError``); none by default."""
         return {}
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from otel.instruments import MLInstruments
-from otel.setup import Telemetry
+from otel import Telemetry
 from service.api.auth import ApiKeyGuard
 from service.api.validation import RequestValidator
 from service.config import Settings
 from service.errors import ModelNotReady
 from service.pipeline.model import ModelCard
 from service.pipeline.runner import Pipeline
+from service.telemetry import MLInstruments
 
 
 @dataclass

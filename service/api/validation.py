@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from otel.attributes import ML_BATCH_SIZE
 from otel.stages import stage
 from service.api.schemas import batch_adapter, row_adapter
 from service.errors import InvalidRequest
 from service.pipeline.endpoints import Endpoint
+from service.telemetry import ML_BATCH_SIZE
 
 MAX_REPORTED_ERRORS = 20
 """A hostile body can fail thousands of times (1000 rows x 11 fields, or 50 000 extra keys): listing

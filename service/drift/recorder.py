@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from otel.attributes import ML_BUCKET, ML_FEATURE
 from otel.fastmetrics import CounterVector, FastMetrics
 from service.drift.buckets import DriftReference, FeatureBuckets, bucket_label
 from service.pipeline.features import ONE_HOT_COLUMNS
+from service.telemetry import ML_BUCKET, ML_FEATURE
 
 SMALL_BATCH_MAX_ROWS = 128
 """Largest batch whose numeric values take the one-``searchsorted`` path (module docstring); both paths count alike."""

@@ -14,23 +14,23 @@ from typing import Any
 import numpy as np
 from opentelemetry.util.types import AttributeValue
 
-from otel.attributes import (
-    ML_BATCH_SIZE,
-    ML_EXECUTION_PROVIDER,
-    ML_INPUT_SHAPE,
-    ML_INTER_OP_THREADS,
-    ML_INTRA_OP_THREADS,
-    ML_PREDICTION_COUNT,
-)
+from otel import current_request, stage
 from otel.failures import FailureLog
-from otel.instruments import MLInstruments
-from otel.stages import current_request, stage
 from service.config import Settings
 from service.drift.recorder import DriftRecorder
 from service.pipeline.endpoints import Endpoint, serialize
 from service.pipeline.faults import inference_fault, slow_feature_fault
 from service.pipeline.features import columns_from_records, engineer_features
 from service.pipeline.model import OnnxModel
+from service.telemetry import (
+    ML_BATCH_SIZE,
+    ML_EXECUTION_PROVIDER,
+    ML_INPUT_SHAPE,
+    ML_INTER_OP_THREADS,
+    ML_INTRA_OP_THREADS,
+    ML_PREDICTION_COUNT,
+    MLInstruments,
+)
 
 log = logging.getLogger(__name__)
 

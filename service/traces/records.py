@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS, ML_MODEL_VERSION
+from otel.attributes import ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS
 from otel.hot_functions import PROFILE_TRIGGER, HotFunction
 from otel.profiling import CPU_TIME_MS, RSS_DELTA_MB, RSS_MB
+from service.telemetry import ML_MODEL_VERSION
 from service.traces.model import STAGES, Trace, location
 
 SERVICE_INSTANCE_ID: Final = "service.instance.id"

@@ -109,15 +109,38 @@ def test_runtime_runs_as_an_unprivileged_user() -> None:
     assert user.isdigit(), "a numeric uid lets Kubernetes' runAsNonRoot check it"
 
 
+def _constraints() -> dict[str, str]:
+    """constraints.txt as ``{normalized name: exact version}``."""
+    pins: dict[str, str] = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt pins exactly: {line}"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
 def test_package_and_pinned_dependencies_are_installed() -> None:
     build = "\n".join(_stages()[0].all("RUN"))
-    assert "pyproject.toml" in build and "pip install -r" in build, "dependencies from pyproject.toml, in their own layer"
+    assert "pyproject.toml" in build and "pip install -c constraints.txt -r" in build, (
+        "dependencies from pyproject.toml at constraints.txt's versions, in their own layer"
+    )
+    assert any("constraints.txt" in c for c in _stages()[0].all("COPY")), "constraints.txt is in the dependency layer"
     assert re.search(r"pip install --no-deps \.", build), "the package itself is installed (pip install .)"
     assert "DEFAULT_MODEL_PATH.is_file()" in build, "the build fails if the installed package lacks the model"
     runtime = _stages()[-1]
     assert any("--from=build" in c and "/opt/venv" in c for c in runtime.all("COPY")), "the runtime gets the built venv"
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert all(re.fullmatch(r"[\w.\-\[\],]+==[\w.]+", d) for d in deps), "image dependencies are pinned exactly"
+    pins = _constraints()
+    names = [re.sub(r"[-_.]+", "-", re.match(r"[\w.\-]+", d)[0]).lower() for d in deps]  # type: ignore[index]
+    assert all(name in pins for name in names), f"every image dependency has an exact version: {set(names) - set(pins)}"
+
+
+def test_make_installs_with_the_constraints() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    installs = [line for line in makefile.splitlines() if "pip install" in line and "-e " in line]
+    assert installs and all("-c " in line for line in installs), installs
 
 
 def test_it_runs_the_service_and_probes_readiness() -> None:

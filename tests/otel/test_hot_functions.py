@@ -122,7 +122,7 @@ def test_the_result_is_plain_serialisable_data_with_the_contract_attribute_names
         "profile.total_ms",
         "profile.samples",
     }
-    assert json.loads(json.dumps(hot.as_dict()))["name"] == SLOW.name
+    assert json.loads(json.dumps(hot.attributes()))["code.function.name"] == SLOW.name
     span = TracerProvider().get_tracer("t").start_span("feature_engineering")
     add_hot_function_events(span, [hot])
     span.end()

@@ -23,9 +23,8 @@ from otel.jaeger_remote_sampler import (
 from otel.middleware import instrument_app
 from otel.sampling import SamplerError, sampler_from_env
 from otel.setup import Telemetry
-from otel.spans import LightTracer
 from tests.otel.strategy_server import StrategyServer, per_operation, probabilistic, strategy_server
-from tests.support.in_memory import recording_provider
+from tests.support.in_memory import fast_tracer, recording_provider
 
 ALL_ONES = 2**128 - 1  # a trace id every rate below 1 drops
 ZERO = 1  # a trace id every rate above 0 samples
@@ -203,17 +202,17 @@ def test_a_request_never_waits_on_a_slow_poll(server: StrategyServer) -> None:
         sampler.shutdown(timeout_s=6)
 
 
-# --- with the light tracer and the middleware ---------------------------------------------------------
+# --- with the fast tracer and the middleware ---------------------------------------------------------
 
 
-def test_the_light_tracer_and_the_sdk_tracer_decide_roots_alike_and_children_follow_the_parent(server: StrategyServer) -> None:
+def test_the_fast_tracer_and_the_sdk_tracer_decide_roots_alike_and_children_follow_the_parent(server: StrategyServer) -> None:
     server.serve(per_operation(0.0, {"POST /predict/batch": 1.0}))
     sampler = ParentBasedJaegerRemoteSampler(remote(server))
     sampler.remote.start("svc")
     try:
         wait_polls(sampler.remote, 1)
         provider, exporter = recording_provider(sampler=sampler)
-        light = LightTracer(provider, "t")
+        light = fast_tracer(provider, "t")
         sdk = provider.get_tracer("t")
         for tracer in (light, sdk):
             batch = tracer.start_span("POST /predict/batch")

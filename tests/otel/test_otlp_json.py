@@ -88,7 +88,7 @@ def test_every_span_feature_matches_protobufs_json_mapping() -> None:
 
 
 def test_the_services_own_spans_and_records_match() -> None:
-    """LightSpans read through their fields, profiler events (of requests slowed to be sure of samples), request log records."""
+    """FastSpans read through their fields, profiler events (of requests slowed to be sure of samples), request log records."""
     client, captured = build_client(
         Settings.from_env({"PROFILE_SAMPLE_RATE": "1", "FAULT_SLOW_FEATURE_MS": "15", "REQUEST_LOG": "all"})
     )

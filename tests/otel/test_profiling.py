@@ -16,7 +16,8 @@ from opentelemetry.trace import SpanKind
 
 from otel.hot_functions import FrameClassifier, clean, hot_functions
 from otel.profiling import StageProfile, _FrameCatalog
-from otel.stages import RequestState, StageRecorder
+from otel.request import RequestState, StageRecorder, enter_request, exit_request
+from otel.stages import stage
 from service.config import Settings
 from service.pipeline.faults import slow_feature_fault
 from tests.conftest import Captured, build_client
@@ -179,15 +180,17 @@ def _one_request(recorder: StageRecorder, route: str, work: Callable[[float], in
     server = recorder.tracer.start_span(f"POST {route}", kind=SpanKind.SERVER)
     token = context.attach(trace.set_span_in_context(server))
     request = RequestState(recorder, server, sampled=True)
+    request_token = enter_request(request)
     for hook in recorder.request_hooks:
         hook.on_request_start(request)
-    with recorder.stage("validation", request):
+    with stage("validation"):
         pass
-    with recorder.stage("feature_engineering", request):
+    with stage("feature_engineering"):
         together.wait(timeout=10)  # both requests are inside their stage before either works
         work(150)
     for hook in recorder.request_hooks:
         hook.on_response_end(request, 200)
+    exit_request(request_token)
     context.detach(token)
     server.end()
 

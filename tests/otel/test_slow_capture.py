@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Tracer
 
 from otel.hot_functions import FrameClassifier
+from otel.request import RequestState
 from otel.slow_capture import SlowCapture
-from otel.stages import RequestState
 from service.config import Settings
 from tests.conftest import build_client
 from tests.otel import planted

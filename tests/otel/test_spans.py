@@ -1,4 +1,4 @@
-"""``LightTracer`` spans behave as SDK spans do: same sampling, limits, attribute cleaning, status and events."""
+"""``FastTracer`` spans behave as SDK spans do: same sampling, limits, attribute cleaning, status and events."""
 
 from __future__ import annotations
 
@@ -22,17 +22,17 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from otel.spans import LightSpan, LightTracer
-from tests.support.in_memory import recording_provider
+from otel.spans import FastSpan
+from tests.support.in_memory import fast_tracer, recording_provider
 
 
 def _both(script: Callable[[trace.Span], None], **provider_options: Any) -> tuple[ReadableSpan, ReadableSpan]:
-    """The same operations on an SDK span and on a light span; their finished forms."""
+    """The same operations on an SDK span and on a fast span; their finished forms."""
     provider, exporter = recording_provider(**provider_options)
     sdk_span = provider.get_tracer("t").start_span("op")
     script(sdk_span)
     sdk_span.end()
-    light_span = LightTracer(provider, "t").start_span("op")
+    light_span = fast_tracer(provider, "t").start_span("op")
     script(light_span)
     light_span.end()
     sdk_finished, light_finished = exporter.get_finished_spans()
@@ -72,7 +72,7 @@ def test_attributes_status_and_events_match_the_sdk() -> None:
 
 def test_ok_is_final_and_ended_spans_ignore_writes() -> None:
     provider, exporter = recording_provider()
-    span = LightTracer(provider, "t").start_span("op")
+    span = fast_tracer(provider, "t").start_span("op")
     span.set_status(StatusCode.OK)
     span.set_status(StatusCode.ERROR, "too late")
     span.end()
@@ -99,7 +99,7 @@ def test_span_limits_from_the_environment_apply(monkeypatch: pytest.MonkeyPatch)
 
 def test_the_providers_sampler_decides_as_for_sdk_spans() -> None:
     provider, exporter = recording_provider(sampler=ALWAYS_OFF)
-    tracer = LightTracer(provider, "t")
+    tracer = fast_tracer(provider, "t")
     unsampled = tracer.start_span("op", kind=SpanKind.SERVER)
     assert not unsampled.is_recording() and unsampled.get_span_context().is_valid
     assert not unsampled.get_span_context().trace_flags.sampled
@@ -107,7 +107,7 @@ def test_the_providers_sampler_decides_as_for_sdk_spans() -> None:
     assert not exporter.get_finished_spans()
 
     ratio, _ = recording_provider(sampler=ParentBased(TraceIdRatioBased(0.5)))
-    light, sdk = LightTracer(ratio, "t"), ratio.get_tracer("t")
+    light, sdk = fast_tracer(ratio, "t"), ratio.get_tracer("t")
     for trace_id in (1, 2**64 - 1, 2**63, 12345 << 64, 2**128 - 1):
         parent = trace.set_span_in_context(NonRecordingSpan(SpanContext(trace_id, 7, True, TraceFlags(0x02))))
         ours, theirs = light.start_span("op", context=parent), sdk.start_span("op", context=parent)
@@ -147,7 +147,7 @@ class AlwaysSampleParentBased(ParentBased):
 def test_roots_are_decided_as_the_sdk_decides_them(sampler: Any) -> None:
     ids = ChosenTraceIds()
     provider, _ = recording_provider(sampler=sampler, id_generator=ids)
-    light, sdk = LightTracer(provider, "t"), provider.get_tracer("t")
+    light, sdk = fast_tracer(provider, "t"), provider.get_tracer("t")
     bound = TraceIdRatioBased.get_bound_for_rate(0.1)
     for trace_id in (1, bound - 1, bound, bound + 1, 2**63, 2**64 - 1, 2**64, 12345 << 64 | 99, 2**128 - 1):
         ids.next_trace_id = trace_id
@@ -160,10 +160,10 @@ def test_roots_are_decided_as_the_sdk_decides_them(sampler: Any) -> None:
 def test_continues_a_remote_parent_and_parents_sdk_children() -> None:
     provider, exporter = recording_provider()
     remote = SpanContext(0x1234, 0x5678, True, TraceFlags(TraceFlags.SAMPLED))
-    server = LightTracer(provider, "otel-ml").start_span(
+    server = fast_tracer(provider, "otel-ml").start_span(
         "POST /predict", context=trace.set_span_in_context(NonRecordingSpan(remote)), kind=SpanKind.SERVER
     )
-    assert isinstance(server, LightSpan)
+    assert isinstance(server, FastSpan)
     token = context.attach(trace.set_span_in_context(server))
     try:
         with provider.get_tracer("httpx").start_as_current_span("GET downstream"):
@@ -179,7 +179,7 @@ def test_continues_a_remote_parent_and_parents_sdk_children() -> None:
 
 def test_processors_added_later_see_light_spans() -> None:
     provider, _ = recording_provider()
-    tracer = LightTracer(provider, "t")
+    tracer = fast_tracer(provider, "t")
     late = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(late))
     tracer.start_child("stage", tracer.start_span("root").get_span_context(), {"ml.stage": "x"}).end()
@@ -189,7 +189,7 @@ def test_processors_added_later_see_light_spans() -> None:
 
 def test_status_object_and_exit_with_exception() -> None:
     provider, exporter = recording_provider()
-    tracer = LightTracer(provider, "t")
+    tracer = fast_tracer(provider, "t")
     with pytest.raises(RuntimeError), tracer.start_span("op"):
         raise RuntimeError("boom")
     (finished,) = exporter.get_finished_spans()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from otel.stages import RequestState
+from otel.request import RequestState
 from service.config import Settings
 from tests.conftest import build_client
 from tests.support.stage_recorder import stage_recorder

@@ -71,6 +71,7 @@ def _point_at(receiver: Any, monkeypatch: pytest.MonkeyPatch, certificate: Path 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")  # what `python -m service` defaults to
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     if certificate is None:
         monkeypatch.delenv("OTEL_EXPORTER_OTLP_CERTIFICATE", raising=False)
