@@ -81,8 +81,14 @@ class Settings:
     inline_single_rows: bool = _env(
         "INLINE_SINGLE_ROWS",
         True,
-        "Score one-row requests on the event loop: a thread-pool hop costs more than their ~60 µs of work. Batches, and "
-        "everything while `FAULT_SLOW_FEATURE_MS` is set, go to the thread pool.",
+        "Score one-row requests on the event loop: a thread-pool hop costs more than their ~60 µs of work. Batches larger than "
+        "`INLINE_BATCH_MAX_BYTES`, and everything while `FAULT_SLOW_FEATURE_MS` is set, go to the thread pool.",
+    )
+    inline_batch_max_bytes: int = _env(
+        "INLINE_BATCH_MAX_BYTES",
+        4096,
+        "Also score a `/predict/batch` body of at most this many bytes (a dozen rows or so) on the event loop, as "
+        "one row is; 0 sends every batch to the thread pool.",
     )
     api_keys: str = _env(
         "API_KEYS", "", "Comma-separated API keys; when set, prediction endpoints need header `X-API-Key` (health stays open)."
@@ -168,6 +174,7 @@ class Settings:
             ("PROFILE_INTERVAL_MS", self.profile_interval_ms > 0, "must be > 0"),
             ("PROFILE_TOP_N", self.profile_top_n >= 1, "must be >= 1"),
             ("PROFILE_SLOW_MS", self.profile_slow_ms >= 0, "must be >= 0"),
+            ("INLINE_BATCH_MAX_BYTES", self.inline_batch_max_bytes >= 0, "must be >= 0"),
             ("FAULT_SLOW_FEATURE_MS", self.fault_slow_feature_ms >= 0, "must be >= 0"),
             ("FAULT_ERROR_RATE", 0.0 <= self.fault_error_rate <= 1.0, "must be within 0..1"),
             ("FAULT_SLOW_LOAD_MS", self.fault_slow_load_ms >= 0, "must be >= 0"),

@@ -90,7 +90,7 @@ async def _score(request: Request, endpoint: Endpoint) -> Response:
     body = await _read_body(request, state.settings.max_body_bytes)
     if endpoint is Endpoint.PREDICT and state.settings.fault_block_loop_ms > 0:
         block_event_loop(state.settings.fault_block_loop_ms)
-    if pipeline.runs_inline(endpoint):
+    if pipeline.runs_inline(endpoint, len(body)):
         payload = _validate_and_run(state.validator, pipeline, endpoint, body)
     else:
         payload = await run_in_threadpool(_validate_and_run, state.validator, pipeline, endpoint, body)

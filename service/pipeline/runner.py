@@ -56,14 +56,16 @@ class Pipeline:
             ML_INTER_OP_THREADS: model.inter_op_threads,
         }
 
-    def runs_inline(self, endpoint: Endpoint) -> bool:
-        """Whether to validate and ``run`` on the event loop rather than in the thread pool.
+    def runs_inline(self, endpoint: Endpoint, body_bytes: int) -> bool:
+        """Whether to validate and ``run`` a request on the event loop rather than in the thread pool.
 
-        A one-row request is ~60 µs of work, less than the hand-off to a pool thread and back;
-        inline, the bare service serves 1.4-1.6x the requests (BENCHMARKS.md). A batch of up to
-        ``MAX_BATCH_SIZE`` rows takes milliseconds and would hold up every other request.
+        Takes the endpoint and the size of the request body in bytes. One row, or a batch body of at most
+        ``INLINE_BATCH_MAX_BYTES`` (a dozen rows or so), is less work than the hand-off to a pool thread and
+        back (BENCHMARKS.md); a larger batch would hold up every other request on this worker.
         """
-        return self._inline and endpoint is not Endpoint.BATCH
+        if not self._inline:
+            return False
+        return endpoint is not Endpoint.BATCH or body_bytes <= self.settings.inline_batch_max_bytes
 
     def run(self, endpoint: Endpoint, rows: Sequence[Mapping[str, Any]]) -> bytes:
         """The response body of ``endpoint`` for validated ``rows``; raises ``ModelError`` when inference fails."""

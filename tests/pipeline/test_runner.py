@@ -29,7 +29,7 @@ class ThreadWitness:
     def on_stage_start(self, request: RequestState, name: str, span: Any) -> None:
         self.stage_threads.add(threading.get_ident())
 
-    def on_stage_end(self, request: RequestState, name: str, span: Any, start_ns: int, end_ns: int) -> None:
+    def on_stage_end(self, request: RequestState, name: str, span: Any) -> None:
         return None
 
 
@@ -51,8 +51,13 @@ def test_one_row_is_scored_on_the_event_loop(path: str, example: dict[str, Any])
     assert _ran_inline({}, path, example)
 
 
-def test_a_batch_goes_to_the_thread_pool(example: dict[str, Any]) -> None:
-    assert not _ran_inline({}, "/predict/batch", {"instances": [example] * 3})
+def test_a_small_batch_is_scored_on_the_event_loop(example: dict[str, Any]) -> None:
+    assert _ran_inline({}, "/predict/batch", {"instances": [example] * 3})
+
+
+def test_a_batch_body_over_inline_batch_max_bytes_goes_to_the_thread_pool(example: dict[str, Any]) -> None:
+    assert not _ran_inline({}, "/predict/batch", {"instances": [example] * 40})  # about 10 KB
+    assert not _ran_inline({"INLINE_BATCH_MAX_BYTES": "0"}, "/predict/batch", {"instances": [example]})
 
 
 @pytest.mark.parametrize("env", [{"INLINE_SINGLE_ROWS": "false"}, {"FAULT_SLOW_FEATURE_MS": "1"}])
