@@ -12,17 +12,18 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision
 
+from otel import TelemetryOverrides, instrument, setup_telemetry
 from otel.jaeger_remote_sampler import (
     POLL_FAILURES_METRIC,
     JaegerRemoteSampler,
     ParentBasedJaegerRemoteSampler,
     RemoteSamplerConfig,
 )
-from otel.middleware import instrument_app
 from otel.sampling import SamplerError, sampler_from_env
-from otel.setup import Telemetry
 from tests.otel.strategy_server import StrategyServer, per_operation, probabilistic, strategy_server
 from tests.support.in_memory import fast_tracer, recording_provider
 
@@ -231,11 +232,9 @@ def test_the_middleware_names_the_span_by_route_before_sampling_so_per_endpoint_
     sampler.remote.start("svc")
     try:
         wait_polls(sampler.remote, 1)
-        provider, exporter = recording_provider(sampler=sampler)
-        telemetry = Telemetry(enabled=True, tracer_provider=provider, meter_provider=MeterProvider())
-        from otel.fastmetrics import FastMetrics
-
-        telemetry.fast_metrics = FastMetrics("t", provider.resource)
+        exporter = InMemorySpanExporter()
+        overrides = TelemetryOverrides(span_processors=[SimpleSpanProcessor(exporter)], sampler=sampler, prometheus=False)
+        telemetry = setup_telemetry({}, default_service_name="svc", overrides=overrides)
         app = FastAPI(telemetry=telemetry.fastapi_config())
 
         @app.post("/predict")
@@ -250,7 +249,7 @@ def test_the_middleware_names_the_span_by_route_before_sampling_so_per_endpoint_
         async def item(item_id: int) -> dict[str, int]:
             return {"id": item_id}
 
-        instrument_app(app, telemetry)
+        instrument(app, telemetry)
         with TestClient(app) as client:
             flags = {}
             for path in ("/predict", "/predict/batch", "/items/7", "/items/8"):
