@@ -58,10 +58,9 @@ VARIANTS = (
 
 
 def _exporters(encode: bool) -> tuple[Any, Any]:
-    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+    from otel.compat import LogRecordExporter, LogRecordExportResult, encode_logs
     from otel.span_encoder import SpanEncoder
 
     encoder = SpanEncoder()  # what the OTLP/gRPC span exporter uses
@@ -88,10 +87,10 @@ def _exporters(encode: bool) -> tuple[Any, Any]:
 
 
 def _build(variant: str) -> tuple[Any, Any]:
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
+    from otel.compat import BatchLogRecordProcessor
     from otel.setup import Telemetry, TelemetryOverrides
     from service.app import create_app
     from service.config import Settings
@@ -259,14 +258,13 @@ def measure_units(requests: int = 200) -> dict[str, float]:
     import timeit
 
     from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from bench.wrk import sample_bodies
+    from otel.compat import InMemoryLogRecordExporter, SimpleLogRecordProcessor, encode_logs
     from otel.setup import TelemetryOverrides
     from otel.span_encoder import SpanEncoder
     from service.app import create_app

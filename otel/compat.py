@@ -19,7 +19,8 @@ flag                        relies on                                           
 ==========================  ===================================================  ===========================
 
 The SDK's logs API and the OTLP log exporters only exist under private module names
-(``opentelemetry.sdk._logs``, ``..._log_exporter``); they are imported here and nowhere else.
+(``opentelemetry.sdk._logs``, ``..._log_exporter``, ``..._log_encoder``); they are imported here and nowhere else
+(``bench/`` takes them from here too).
 """
 
 from __future__ import annotations
@@ -29,8 +30,15 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, SynchronousMultiSpanProcessor
@@ -47,13 +55,16 @@ __all__ = [
     "FAST_SPANS",
     "SAMPLER_SHORTCUT",
     "BatchLogRecordProcessor",
+    "InMemoryLogRecordExporter",
     "LogRecordExportResult",
     "LogRecordExporter",
     "LogRecordProcessor",
     "LoggerProvider",
     "ReadableLogRecord",
+    "SimpleLogRecordProcessor",
     "SpanRecord",
     "attach_reader",
+    "encode_logs",
     "grpc_log_exporter",
     "grpc_span_exporter",
     "http_log_exporter",
