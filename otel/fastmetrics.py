@@ -73,8 +73,11 @@ class HistogramPoint:
             self._counts[index] += 1
             self._sum += value
             self._count += 1
-            self._min = min(self._min, value)
-            self._max = max(self._max, value)
+            # Comparisons, not min()/max(): two builtin calls per record on every request's path.
+            if value < self._min:
+                self._min = value
+            if value > self._max:
+                self._max = value
             if sampled is not None:
                 self._exemplars[index] = (value, time_ns(), sampled.trace_id, sampled.span_id)
 
