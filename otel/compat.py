@@ -383,7 +383,15 @@ def prometheus_reader(registry: Any) -> MetricReader:
     reader = PrometheusMetricReader()
     collector = reader._collector  # the reader's prometheus_client collector
     REGISTRY.unregister(collector)
-    registry.register(collector)
+    # Registering describes the collector, i.e. collects before the reader has a provider: the SDK's
+    # "Cannot call collect ... until it is registered" warning, meaningless here, is held back.
+    sdk_log = logging.getLogger("opentelemetry.sdk.metrics._internal.export")
+    level = sdk_log.level
+    sdk_log.setLevel(logging.ERROR)
+    try:
+        registry.register(collector)
+    finally:
+        sdk_log.setLevel(level)
     return reader
 
 
