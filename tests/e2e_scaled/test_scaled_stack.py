@@ -150,11 +150,12 @@ def test_a_killed_gateway_costs_no_request_and_its_share_moves_to_the_survivor(s
     failed = [r for r in load.replies if r.status != 200]
     assert not failed, f"{len(failed)} of {len(load.replies)} requests failed around the gateway crash: {failed[:5]}"
 
-    # Visible in the Collectors' own telemetry: the agent's failed sends to the dead gateway, and Prometheus saw it down.
+    # Visible in the Collectors' own telemetry: the agent's backend count fell to one (polled above) and Prometheus
+    # saw the gateway down. Failed sends to it are counted too when a batch left before the health check noticed;
+    # whether one did is a race with the 0.5 s check, so they are reported, not required.
     failures = (
         agent_metric("otelcol_loadbalancer_backend_outcome_total", endpoint=dead_otlp, success="false") or 0.0
     ) - failures_before
-    assert failures > 0, "the agent recorded no failed send to the killed gateway"
     since = int(time.time() - killed_at) + 1
     down = prometheus.query(f'min_over_time(up{{job="otelcol-gateway", instance="{GATEWAY_TELEMETRY[dead]}"}}[{since}s])')
     assert down and down[0].value == 0, f"Prometheus never saw {dead} down: {down}"
@@ -183,5 +184,5 @@ def test_a_killed_gateway_costs_no_request_and_its_share_moves_to_the_survivor(s
     window = [r for r in slow_replies if killed_at - HELD_S <= r.sent_at <= rerouted_at + 1]
     print(
         f"gateway crash: {len(lost)} of {len(window)} slow traces in the crash window lost;"
-        f" re-routed after {rerouted_at - killed_at:.1f}s"
+        f" re-routed after {rerouted_at - killed_at:.1f}s; {failures:g} failed sends to it counted by the agent"
     )
