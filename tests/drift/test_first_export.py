@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.service.test_process import ROOT
 from tests.service.test_startup_checks import otlp_http_env
-from tests.support.net import free_port, wait_service_ready
+from tests.support.net import free_port, serve, wait_service_ready
 from tests.support.otlp_receiver import HttpReceiver
 
 
@@ -21,13 +19,7 @@ def test_the_first_metric_export_comes_at_startup_with_every_bucket_at_zero(tmp_
     receiver = HttpReceiver().start()
     port = free_port()
     env = otlp_http_env(receiver, tmp_path, OTEL_METRIC_EXPORT_INTERVAL="60000")  # the default: no other export in the test
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = serve(port, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_service_ready(port)
         assert receiver.received.wait_for(lambda: bool(receiver.received.metric("ml.feature.bucket")), timeout=15), (

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,9 +15,8 @@ import pytest
 
 from service.config import Settings
 from tests.conftest import build_client
+from tests.support.net import free_port, serve
 from tests.support.otlp_receiver import HttpReceiver
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_fault_means_no_warning_and_no_resource_mark(example: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
@@ -107,9 +103,7 @@ def test_a_slow_model_load_leaves_the_service_unready_with_the_model_not_loaded(
 def test_a_slow_model_load_exports_model_not_loaded_from_the_real_process(tmp_path: Path) -> None:
     """The periodic metric reader's own thread exports while the lifespan is still loading the model."""
     receiver = HttpReceiver().start()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
     env |= {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
@@ -118,13 +112,7 @@ def test_a_slow_model_load_exports_model_not_loaded_from_the_real_process(tmp_pa
         "FAULT_SLOW_LOAD_MS": "600000",  # never finishes within the test
         "TELEMETRY_DIR": str(tmp_path),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = serve(port, env)
     try:
         assert receiver.received.wait_for(lambda: bool(receiver.received.metric("ml.model.loaded")), timeout=60), (
             "no ml.model.loaded export during the slow load"

@@ -12,20 +12,14 @@ from pathlib import Path
 import httpx
 
 from service.api.schemas import EXAMPLE_APPLICATION
-from tests.support.net import free_port, wait_service_ready
+from tests.support.net import free_port, serve, wait_service_ready
 from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return serve(port, {**os.environ, **env}, stderr=subprocess.PIPE)
 
 
 def test_missing_model_exits_with_one_line_naming_the_path(tmp_path: Path) -> None:
@@ -96,18 +90,15 @@ def test_a_normal_stop_keeps_reporting_the_model_loaded(tmp_path: Path) -> None:
     receiver = HttpReceiver().start()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FAULT_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port)],
-        cwd=ROOT,
-        env={
+    process = serve(
+        port,
+        {
             **env,
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_METRIC_EXPORT_INTERVAL": "60000",  # so the final value comes from the shutdown flush
             "TELEMETRY_DIR": str(tmp_path),
         },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     try:
         wait_service_ready(port)

@@ -13,7 +13,7 @@ import pytest
 from service.__main__ import settings_from_args
 from service.config import SettingsError
 from tests.service.test_process import ROOT
-from tests.support.net import free_port, wait_service_ready
+from tests.support.net import free_port, serve, wait_service_ready
 from tests.support.otlp_receiver import HttpReceiver
 
 
@@ -84,13 +84,7 @@ def test_the_startup_line_names_the_endpoints_and_the_effective_sampler(tmp_path
     receiver = HttpReceiver().start()
     port = free_port()
     env = otlp_http_env(receiver, tmp_path, OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = serve(port, env)
     try:
         wait_service_ready(port)
         process.send_signal(signal.SIGTERM)

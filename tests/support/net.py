@@ -1,11 +1,30 @@
-"""Loopback helpers for tests that start real servers: a free port, and waiting for a URL to answer 200."""
+"""Loopback helpers for tests that start real servers: a free port, the service as a process, waiting for a URL to answer 200."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve(
+    port: int, env: Mapping[str, str], stdout: int | IO[Any] = subprocess.PIPE, stderr: int | IO[Any] = subprocess.STDOUT
+) -> subprocess.Popen[bytes]:
+    """``python -m service --port <port>`` from the repository root with exactly ``env``; returns the running process.
+
+    Output goes to ``stdout``/``stderr`` (by default one pipe, stderr folded into stdout).
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "service", "--port", str(port)], cwd=ROOT, env=dict(env), stdout=stdout, stderr=stderr
+    )
 
 
 def free_port() -> int:
