@@ -3,7 +3,7 @@
 Why: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation". An instrument resolves its attribute set once
 (``point(...)``
 returns a bound handle); a record is then a bisect, a lock and three additions, and a whole batch of
-scores one numpy ``searchsorted``/``bincount``. At each collection the SDK reader still does the
+scores a locked append, counted with the next batches (``PendingBatches``). At each collection the SDK reader still does the
 exporting: ``otel.compat.attach_reader`` makes it append these points (``FastMetrics.merge_into``) to
 the ``MetricsData`` it receives. Semantics match the SDK defaults: cumulative temporality, explicit
 buckets with ``(lower, upper]`` bounds, min/max, and one exemplar per bucket (the latest) for
@@ -15,6 +15,7 @@ instruments record through the SDK's own (same names, units, buckets, exemplars)
 
 from __future__ import annotations
 
+import logging
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
@@ -44,15 +45,77 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import AttributeValue
 
+from otel.failures import FailureLog
+
 Attributes = Mapping[str, AttributeValue]
-SMALL_ARRAY_MAX = 48
-"""``HistogramPoint.record_many`` counts arrays up to this size in Python (a bisect each), larger ones with numpy."""
+T = TypeVar("T")
+PENDING_ROWS_MAX = 2048
+"""Rows of whole batches queued before they are counted (``HistogramPoint.record_many``, ``PendingBatches``)."""
+
+log = logging.getLogger(__name__)
+
+
+class PendingBatches(Generic[T]):
+    """Whole batches queued on the request path and counted together by ``fold``, ``max_rows`` rows at a time.
+
+    Why: on a busy server each numpy call of a request's metrics costs many times its own work: it
+    releases the GIL, which hands the interpreter to another thread, and runs cache-cold
+    (BENCHMARKS.md, "Small batches"). Queued, a batch costs its request a locked append; the numpy
+    calls run once per ``max_rows`` rows, on the thread whose batch fills the queue, or when the
+    metric is read: ``flush`` counts everything queued before it returns, so a read is always exact.
+    The queued items are kept by reference until then: callers must not change them after ``add``.
+    A ``fold`` that raises is logged (once at WARNING) and its batches are not counted; it never
+    reaches the request or the metric reader.
+    """
+
+    def __init__(self, fold: Callable[[list[T]], None], max_rows: int, subject: str) -> None:
+        self._fold = fold
+        self._max_rows = max_rows
+        self._items: list[T] = []
+        self._rows = 0
+        self._lock = threading.Lock()  # guards the queue; held for an append only
+        self._folding = threading.Lock()  # one fold at a time: a read waits for a fold in progress
+        self._failures = FailureLog(log, f"counting queued batches of {subject}", "those batches are not counted")
+
+    def add(self, item: T, rows: int) -> None:
+        """Queue ``item`` (a batch of ``rows`` rows); count the queue now when it holds ``max_rows`` rows."""
+        with self._lock:
+            self._items.append(item)
+            self._rows += rows
+            if self._rows < self._max_rows:
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        """Count every queued batch before returning."""
+        with self._folding:
+            with self._lock:
+                items, self._items, self._rows = self._items, [], 0
+            if not items:
+                return
+            try:
+                self._fold(items)
+            except Exception:  # telemetry never fails the request or the export; logged once
+                self._failures("PendingBatches.flush")
 
 
 class HistogramPoint:
     """One attribute set of a histogram; ``record`` is safe from any thread."""
 
-    __slots__ = ("_bounds", "_bounds_array", "_count", "_counts", "_exemplars", "_lock", "_max", "_min", "_sum", "attributes")
+    __slots__ = (
+        "_bounds",
+        "_bounds_array",
+        "_count",
+        "_counts",
+        "_exemplars",
+        "_lock",
+        "_max",
+        "_min",
+        "_pending",
+        "_pending_rows",
+        "_sum",
+        "attributes",
+    )
 
     def __init__(self, attributes: Attributes, bounds: Sequence[float]) -> None:
         self.attributes = dict(attributes)
@@ -64,6 +127,8 @@ class HistogramPoint:
         self._min = float("inf")
         self._max = float("-inf")
         self._exemplars: list[tuple[float, int, int, int] | None] = [None] * (len(bounds) + 1)
+        self._pending: list[np.ndarray] = []  # record_many's arrays, counted at PENDING_ROWS_MAX values or at snapshot
+        self._pending_rows = 0
         self._lock = threading.Lock()
 
     def record(self, value: float, sampled: SpanContext | None = None) -> None:
@@ -82,36 +147,38 @@ class HistogramPoint:
                 self._exemplars[index] = (value, time_ns(), sampled.trace_id, sampled.span_id)
 
     def record_many(self, values: np.ndarray) -> None:
-        """Add every value of a 1-D array in one locked step; no exemplar (a batch has no single span to point at).
+        """Add every value of a 1-D array; no exemplar (a batch has no single span to point at).
 
-        Up to :data:`SMALL_ARRAY_MAX` values are counted in Python, as ``record`` does, because each
-        numpy call costs more than a bisect; larger arrays take one ``searchsorted``/``bincount``.
+        The array is queued, not counted: :data:`PENDING_ROWS_MAX` values at a time, or at the next
+        ``snapshot``, are counted with one ``searchsorted``/``bincount`` (see ``PendingBatches`` for
+        why). It is kept by reference until then: do not change it after the call.
         """
         if values.size == 0:
             return
-        small = values.size <= SMALL_ARRAY_MAX
-        if small:
-            items = values.tolist()
-            bounds = self._bounds
-            indices = [bisect_left(bounds, value) for value in items]
-            low, high, total = min(items), max(items), sum(items)
-        else:
-            tally = np.bincount(np.searchsorted(self._bounds_array, values, side="left"), minlength=len(self._counts)).tolist()
-            low, high, total = float(values.min()), float(values.max()), float(values.sum(dtype=np.float64))
         with self._lock:
-            if small:
-                counts = self._counts
-                for index in indices:
-                    counts[index] += 1
-            else:
-                self._counts = [a + b for a, b in zip(self._counts, tally, strict=True)]
-            self._sum += total
-            self._count += int(values.size)
-            self._min = min(self._min, low)
-            self._max = max(self._max, high)
+            self._pending.append(values)
+            self._pending_rows += values.size
+            if self._pending_rows >= PENDING_ROWS_MAX:
+                self._count_pending()
+
+    def _count_pending(self) -> None:
+        """Count the queued arrays; the caller holds the lock."""
+        values = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending, self._pending_rows = [], 0
+        tally = np.bincount(np.searchsorted(self._bounds_array, values, side="left"), minlength=len(self._counts)).tolist()
+        self._counts = [a + b for a, b in zip(self._counts, tally, strict=True)]
+        self._sum += float(values.sum(dtype=np.float64))
+        self._count += int(values.size)
+        low, high = float(values.min()), float(values.max())
+        if low < self._min:
+            self._min = low
+        if high > self._max:
+            self._max = high
 
     def snapshot(self, start_ns: int, now_ns: int) -> HistogramDataPoint | None:
         with self._lock:
+            if self._pending:
+                self._count_pending()
             if self._count == 0:
                 return None
             counts, total, count, low, high = tuple(self._counts), self._sum, self._count, self._min, self._max
@@ -168,6 +235,7 @@ class CounterVector:
         self._singles = [0] * len(self._attributes)
         self._batches = np.zeros(len(self._attributes), dtype=np.int64)
         self._lock = threading.Lock()
+        self._queues: list[PendingBatches[Any]] = []
 
     def __len__(self) -> int:
         return len(self._attributes)
@@ -184,8 +252,19 @@ class CounterVector:
         with self._lock:
             np.add(self._batches, counts, out=self._batches)
 
+    def pending_batches(self, count: Callable[[list[T]], np.ndarray], max_rows: int = PENDING_ROWS_MAX) -> PendingBatches[T]:
+        """A queue of whole batches whose ``count(batches)`` (a count vector, ``len(self)`` long) is added later.
+
+        Every read of this counter (``values``, ``metric``) counts the queue first, so reads stay exact.
+        """
+        queue: PendingBatches[T] = PendingBatches(lambda batches: self.add_counts(count(batches)), max_rows, self.name)
+        self._queues.append(queue)
+        return queue
+
     def values(self) -> list[int]:
-        """The current count of every attribute set, in order."""
+        """The current count of every attribute set, in order (queued batches counted first)."""
+        for queue in self._queues:
+            queue.flush()
         with self._lock:
             return [a + b for a, b in zip(self._singles, self._batches.tolist(), strict=True)]
 
@@ -256,6 +335,10 @@ class SdkCounterVector(CounterVector):
         super().add_indices(indices)
         for index in indices:
             self._sdk.add(1, self._attributes[index])
+
+    def pending_batches(self, count: Callable[[list[T]], np.ndarray], max_rows: int = PENDING_ROWS_MAX) -> PendingBatches[T]:
+        """A queue that counts every batch as it is added: the SDK collects by itself, without reading ours first."""
+        return super().pending_batches(count, max_rows=0)
 
     def add_counts(self, counts: np.ndarray) -> None:
         """Add a whole count vector, ``len(self)`` long."""

@@ -2,35 +2,30 @@
 
 Why here and this way: drift is a property of the traffic, so it is counted where the traffic
 is, for every prediction (sampled or not), after validation and inference. The counter is a
-pre-aggregated :class:`otel.fastmetrics.CounterVector`: a single request costs a bisect per
-feature and one locked loop of a dozen additions; a batch costs a single ``bincount`` over all
-its rows (``bench/drift_cost.py`` measures each path).
-
-Batches pay a fixed cost per numpy call, which dominates up to about a hundred rows, so a small
-batch (up to :data:`SMALL_BATCH_MAX_ROWS`) makes as few calls as it can: every numeric value and
-score goes through one ``searchsorted`` over all features' edges at once. Larger batches take
-one ``searchsorted`` per feature, which stays cheapest per row. Categories are looked up in a dict
-row by row up to :data:`CATEGORY_LOOKUP_MAX_ROWS`; beyond, when the caller passes the model
-matrix, they are column sums of its one-hot columns (no string compared again).
+pre-aggregated :class:`otel.fastmetrics.CounterVector`. A single request costs a bisect per
+feature and one locked loop of a dozen additions. A batch is queued (``PendingBatches``) with
+the next ones and counted a couple of thousand rows at a time, one ``searchsorted`` per feature
+for numbers and column sums of the model matrix's one-hot columns for categories (no string
+compared again): on a busy server the numpy calls cost far more per call than per row, so a
+request no longer pays them (``bench/drift_cost.py`` measures each path; BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from otel.fastmetrics import CounterVector, FastMetrics
+from otel.fastmetrics import CounterVector, FastMetrics, PendingBatches
 from service.drift.buckets import DriftReference, FeatureBuckets, bucket_label
 from service.pipeline.features import ONE_HOT_COLUMNS
 from service.telemetry import ML_BUCKET, ML_FEATURE
 
-SMALL_BATCH_MAX_ROWS = 128
-"""Largest batch whose numeric values take the one-``searchsorted`` path (module docstring); both paths count alike."""
-CATEGORY_LOOKUP_MAX_ROWS = 32
-"""Largest batch whose categories are looked up row by row; larger ones are summed from the one-hot columns."""
+log = logging.getLogger(__name__)
+
 METRIC_NAME = "ml.feature.bucket"
 METRIC_UNIT = "{value}"
 METRIC_DESCRIPTION = "Scored rows counted into the training data's decile buckets (numeric inputs, score) or categories."
@@ -48,22 +43,24 @@ class DriftRecorder:
                 slots[(feature.name, label)] = len(attribute_sets)
                 attribute_sets.append({ML_FEATURE: feature.name, ML_BUCKET: label})
         self.counter: CounterVector = fast.counter_vector(METRIC_NAME, METRIC_UNIT, METRIC_DESCRIPTION, attribute_sets)
+        self._pending: PendingBatches[_Batch] = self.counter.pending_batches(self._count)
 
         numeric = [f for f in reference.features if f.kind == "numeric"]
         self._numeric = [(f.name, _bisect_edges(f.edges, f.name in integer_fields), _decile_slots(f, slots)) for f in numeric]
-        self._numeric_np = [
-            (name, np.asarray(edges, dtype=np.float64), np.asarray(table)) for name, edges, table in self._numeric
-        ]
+        self._numeric_names = [f.name for f in numeric]
         categorical = [f for f in reference.features if f.kind == "categorical"]
         self._categorical = [
             (f.name, {c: slots[(f.name, c)] for c in f.categories}, slots[(f.name, f.labels[-1])]) for f in categorical
         ]
         score = next(f for f in reference.features if f.kind == "score")
         self._score_edges, self._score_slots = list(score.edges), _decile_slots(score, slots)
-        self._score_np = (np.asarray(self._score_edges), np.asarray(self._score_slots))
-        self._numeric_names = [f.name for f in numeric]
-        self._joint = _JointEdges([(f, _decile_slots(f, slots)) for f in [*numeric, score]])
+        # Per numeric feature then the score: its name, edges and slot per bucket, for whole batches.
+        self._edges_np = [
+            (f.name, np.asarray(f.edges, dtype=np.float64), np.asarray(_decile_slots(f, slots), dtype=np.intp))
+            for f in [*numeric, score]
+        ]
         self._one_hot = _OneHotCounts.of(categorical, slots)
+        self._warned_nan = False
 
     def record(
         self,
@@ -72,11 +69,15 @@ class DriftRecorder:
         scores: np.ndarray,
         features: np.ndarray | None = None,
     ) -> None:
-        """Count validated ``rows`` and their ``scores``; ``columns`` and ``features`` are the same rows, see ``batch_counts``."""
+        """Count validated ``rows`` and their ``scores``; ``columns`` and ``features`` are the same rows, see ``batch_counts``.
+
+        A batch is queued and counted with the next ones (module docstring), its arrays kept by
+        reference until then: do not change them after the call. Reads of ``counter`` count the queue first.
+        """
         if len(scores) == 1:
             self.record_one(rows[0], float(scores[0]))
         elif len(scores):
-            self.counter.add_counts(self.batch_counts(rows, columns, scores, features))
+            self._pending.add(self._batch(rows, columns, scores, features), len(scores))
 
     def record_one(self, row: Mapping[str, Any], score: float) -> None:
         """Count one row and its score: a bisect per numeric feature, a dict lookup per category."""
@@ -92,29 +93,73 @@ class DriftRecorder:
         columns: Mapping[str, np.ndarray],
         scores: np.ndarray,
         features: np.ndarray | None = None,
-        small: bool | None = None,
     ) -> np.ndarray:
         """A batch's count per counter slot (``len(self.counter)`` long), without recording it.
 
         ``rows`` are the validated rows, ``columns`` the same rows as one array per raw field, and
-        ``features`` (optional) their model matrix, whose one-hot columns then count the categories
-        of batches over :data:`CATEGORY_LOOKUP_MAX_ROWS` rows. ``small`` picks the numeric path
-        (default: by size, :data:`SMALL_BATCH_MAX_ROWS`). Every path counts alike.
+        ``features`` (optional) their model matrix, whose one-hot columns then count the categories;
+        without it they are looked up row by row. A NaN value is left out (logged once), not bucketed.
         """
-        small = len(scores) <= SMALL_BATCH_MAX_ROWS if small is None else small
-        if small:
-            numeric = self._joint.slots([columns[name] for name in self._numeric_names] + [scores])
-        else:  # a searchsorted per feature: O(rows log edges), cheapest per row
-            parts = [table[np.searchsorted(edges, columns[name], side="left")] for name, edges, table in self._numeric_np]
-            edges, table = self._score_np
-            parts.append(table[np.searchsorted(edges, scores, side="left")])
-            numeric = np.concatenate(parts)
-        if features is not None and self._one_hot is not None and len(scores) > CATEGORY_LOOKUP_MAX_ROWS:
-            counts = np.bincount(numeric, minlength=len(self.counter))
-            self._one_hot.add_to(counts, features)
-            return counts
+        return self._count([self._batch(rows, columns, scores, features)])
+
+    def _batch(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Mapping[str, np.ndarray],
+        scores: np.ndarray,
+        features: np.ndarray | None,
+    ) -> _Batch:
+        """What counting needs later, without numpy work now: references to the arrays, or category slots from the rows."""
+        numbers = [columns[name] for name in self._numeric_names]
+        numbers.append(scores)
+        if features is not None and self._one_hot is not None:
+            return _Batch(numbers, features, None)
         codes = [table.get(row[name], unseen) for name, table, unseen in self._categorical for row in rows]
-        return np.bincount(np.concatenate((numeric, np.asarray(codes, dtype=np.intp))), minlength=len(self.counter))
+        return _Batch(numbers, None, codes)
+
+    def _count(self, batches: list[_Batch]) -> np.ndarray:
+        """The count per counter slot of ``batches``: a ``searchsorted`` per feature over all their rows.
+
+        Few numpy calls per fold, however many batches: each one can hand the GIL to another thread.
+        """
+        rows = len(batches[0].numbers[0]) if len(batches) == 1 else sum(len(b.numbers[0]) for b in batches)
+        # Feature-major, as float64 (exact for the integer fields and the float32 scores): feature i is [i*rows, (i+1)*rows).
+        values = np.concatenate([b.numbers[i] for i in range(len(self._edges_np)) for b in batches], dtype=np.float64)
+        nan = bool(np.isnan(values).any())
+        slots: list[np.ndarray] = []
+        for index, (name, edges, table) in enumerate(self._edges_np):
+            feature = values[index * rows : (index + 1) * rows]
+            if nan:  # validation refuses NaN inputs; a NaN score would otherwise land in the top bucket
+                feature = self._without_nan(name, feature)
+            slots.append(table[np.searchsorted(edges, feature, side="left")])
+        codes = [c for b in batches if b.codes is not None for c in b.codes]
+        slots.append(np.asarray(codes, dtype=np.intp))
+        counts = np.bincount(np.concatenate(slots), minlength=len(self.counter))
+        matrices = [b.matrix for b in batches if b.matrix is not None]
+        if matrices and self._one_hot is not None:
+            self._one_hot.add_to(counts, matrices[0] if len(matrices) == 1 else np.concatenate(matrices))
+        return counts
+
+    def _without_nan(self, feature: str, values: np.ndarray) -> np.ndarray:
+        missing = np.isnan(values)
+        if not missing.any():
+            return values
+        if not self._warned_nan:
+            self._warned_nan = True
+            log.warning(
+                "drift counting left out %d NaN value(s) of %s (and will leave out later ones silently)",
+                int(missing.sum()),
+                feature,
+            )
+        return values[~missing]
+
+
+class _Batch(NamedTuple):
+    """A queued batch: per numeric feature and the score, its values; categories as the model matrix or as slots."""
+
+    numbers: list[np.ndarray]
+    matrix: np.ndarray | None
+    codes: list[int] | None
 
 
 class _OneHotCounts:
@@ -152,36 +197,6 @@ class _OneHotCounts:
             seen = per_category[start:end]
             amounts += [*seen, len(features) - sum(seen)]
         counts[self._targets] += np.asarray(amounts, dtype=np.int64)
-
-
-class _JointEdges:
-    """Every numeric feature's edges in one sorted array, so one ``searchsorted`` buckets all features.
-
-    A value ``v`` of feature ``i`` is looked up as the complex number ``i + v·j``: numpy orders
-    complex numbers by real part, then imaginary part, so feature ``i``'s key lands among its own
-    edges (``i + e·j``), after every edge of the features before it. Each feature ends with an
-    ``i + inf·j`` edge, so its last bucket is a position of its own. ``side="left"`` keeps the
-    bucket rule exact: an edge value belongs to the bucket below it, as in ``decile_bucket``.
-    NaN never miscounts: numpy sorts a complex NaN after every edge, so it indexes past the table and
-    raises ``IndexError``, which the runner logs as a drift-counting failure (validation refuses NaN inputs).
-    """
-
-    def __init__(self, features: Sequence[tuple[FeatureBuckets, Sequence[int]]]) -> None:
-        edges: list[complex] = []
-        table: list[int] = []
-        for index, (feature, slots) in enumerate(features):
-            edges += [complex(index, e) for e in feature.edges] + [complex(index, np.inf)]
-            table += slots
-        self._edges = np.asarray(edges, dtype=np.complex128)
-        self._table = np.asarray(table, dtype=np.intp)
-        self._feature_ids = np.arange(len(features), dtype=np.float64)[:, None]
-
-    def slots(self, columns: Sequence[np.ndarray]) -> np.ndarray:
-        """The counter slot of every value of ``columns`` (one array per feature, in constructor order), flat."""
-        keys = np.empty((len(columns), len(columns[0])), dtype=np.complex128)
-        keys.real = self._feature_ids
-        keys.imag = np.concatenate(columns).reshape(keys.shape)
-        return self._table[np.searchsorted(self._edges, keys.ravel(), side="left")]
 
 
 def _bisect_edges(edges: Sequence[float], integer_field: bool) -> list[float] | list[int]:

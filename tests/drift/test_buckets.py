@@ -1,16 +1,18 @@
-"""Bucket assignment: the reference deciles' rule, the card's shares, and the recorder's three paths agree."""
+"""Bucket assignment: the reference deciles' rule, the card's shares, and the recorder's paths (one row, queued batches) agree."""
 
 from __future__ import annotations
 
 import json
+import logging
 import random
+import threading
 from typing import Any
 
 import numpy as np
 import pytest
 from opentelemetry.sdk.resources import Resource
 
-from otel.fastmetrics import FastMetrics
+from otel.fastmetrics import PENDING_ROWS_MAX, FastMetrics
 from scripts.train_model import DEFAULT_ROWS, DEFAULT_SEED, generate_dataset, split_indices
 from service.config import Settings
 from service.drift.buckets import (
@@ -22,7 +24,7 @@ from service.drift.buckets import (
     decile_bucket,
     decile_shares,
 )
-from service.drift.recorder import SMALL_BATCH_MAX_ROWS, DriftRecorder, create_recorder
+from service.drift.recorder import DriftRecorder, create_recorder
 from service.loadgen.bodies import BASELINE
 from service.pipeline.features import columns_from_records, engineer_features
 from service.pipeline.vocabulary import CATEGORICAL_FIELDS, NUMERIC_FIELDS
@@ -128,7 +130,7 @@ def _rows_with_edge_values(n: int, seed: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("with_matrix", [False, True], ids=["columns", "model-matrix"])
-@pytest.mark.parametrize("rows", [1, 2, 7, SMALL_BATCH_MAX_ROWS, SMALL_BATCH_MAX_ROWS + 1, 1000])
+@pytest.mark.parametrize("rows", [1, 2, 7, 100, 1000, PENDING_ROWS_MAX + 1])
 def test_recorder_counts_equal_a_direct_computation(rows: int, with_matrix: bool) -> None:
     data = _rows_with_edge_values(rows, seed=rows)
     rng = np.random.default_rng(rows)
@@ -144,19 +146,15 @@ def test_recorder_counts_equal_a_direct_computation(rows: int, with_matrix: bool
 
 
 @pytest.mark.parametrize("rows", [2, 10, 100, 300])
-def test_small_and_large_batch_paths_count_alike_with_or_without_the_model_matrix(rows: int) -> None:
+def test_categories_count_alike_from_the_rows_and_from_the_model_matrix(rows: int) -> None:
     data = _rows_with_edge_values(rows, seed=100 + rows)
     scores = np.random.default_rng(rows).random(rows).astype(np.float32)  # the model's own dtype
     columns = columns_from_records(data)
-    features = engineer_features(columns)
     recorder = _recorder()
-    results = [
-        recorder.batch_counts(data, columns, scores, matrix, small=small).tolist()
-        for small in (True, False)
-        for matrix in (None, features)
-    ]
-    assert all(r == results[0] for r in results[1:])
-    assert sum(results[0]) == rows * len(REFERENCE.features)
+    from_rows = recorder.batch_counts(data, columns, scores).tolist()
+    from_matrix = recorder.batch_counts(data, columns, scores, engineer_features(columns)).tolist()
+    assert from_rows == from_matrix
+    assert sum(from_rows) == rows * len(REFERENCE.features)
     assert recorder.counter.values() == [0] * len(recorder.counter), "batch_counts records nothing"
 
 
@@ -183,7 +181,58 @@ def test_every_bucket_is_exported_from_the_start_at_zero() -> None:
     assert metric.data.is_monotonic and metric.name == "ml.feature.bucket"
 
 
-def test_a_nan_score_raises_instead_of_landing_in_a_bucket() -> None:
+def test_a_nan_score_is_left_out_and_logged_instead_of_landing_in_a_bucket(caplog: pytest.LogCaptureFixture) -> None:
     data = _rows_with_edge_values(5, seed=5)
-    with pytest.raises(IndexError):
-        _recorder().batch_counts(data, columns_from_records(data), np.array([0.1, 0.2, np.nan, 0.4, 0.5]))
+    scores = np.array([0.1, 0.2, np.nan, 0.4, 0.5])
+    recorder = _recorder()
+    with caplog.at_level(logging.WARNING, logger="service.drift.recorder"):
+        recorder.record(data, columns_from_records(data), scores)
+        counts = _counts(recorder)
+    expected = _expected(data, np.array([0.1, 0.2, 0.4, 0.5]))
+    assert counts == expected  # the other four scores and every input of all five rows still counted
+    assert sum(v for (f, _), v in counts.items() if f == SCORE_FEATURE) == 4
+    assert ["NaN" in r.getMessage() and SCORE_FEATURE in r.getMessage() for r in caplog.records] == [True]
+
+
+def test_queued_batches_are_in_every_read_and_the_queue_never_holds_more_than_its_rows() -> None:
+    recorder = _recorder()
+    data = _rows_with_edge_values(10, seed=12)
+    columns, scores = columns_from_records(data), np.linspace(0.05, 0.95, 10)
+    recorder.record(data, columns, scores, engineer_features(columns))
+    assert _counts(recorder) == _expected(data, scores)  # a read counts what is queued
+    metric = recorder.counter.metric(0, 1)
+    assert metric is not None and sum(p.value for p in metric.data.data_points) == 10 * len(REFERENCE.features)
+    batches = PENDING_ROWS_MAX // 10 + 1
+    for _ in range(batches):
+        recorder.record(data, columns, scores, engineer_features(columns))
+        assert recorder._pending._rows < PENDING_ROWS_MAX  # counted as soon as the queue fills, not held
+    assert sum(recorder.counter.values()) == (batches + 1) * 10 * len(REFERENCE.features)
+
+
+def test_batches_recorded_from_many_threads_while_reading_are_all_counted_once() -> None:
+    recorder = _recorder()
+    data = _rows_with_edge_values(37, seed=37)
+    columns, scores = columns_from_records(data), np.random.default_rng(37).random(37)
+    matrix = engineer_features(columns)
+    threads, per_thread = 6, 120  # 6 x 120 x 37 rows: the queue fills and is counted many times over
+    reads: list[int] = []
+
+    def write() -> None:
+        for _ in range(per_thread):
+            recorder.record(data, columns, scores, matrix)
+
+    def read() -> None:
+        while any(t.is_alive() for t in writers):
+            reads.append(sum(recorder.counter.values()))
+
+    writers = [threading.Thread(target=write) for _ in range(threads)]
+    reader = threading.Thread(target=read)
+    for t in writers:
+        t.start()
+    reader.start()
+    for t in writers:
+        t.join()
+    reader.join()
+    once = _expected(data, scores)
+    assert _counts(recorder) == {k: v * threads * per_thread for k, v in once.items()}
+    assert reads == sorted(reads), "a read never goes back"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from opentelemetry.sdk.resources import Resource
 
-from otel.fastmetrics import SMALL_ARRAY_MAX, FastMetrics
+from otel.fastmetrics import PENDING_ROWS_MAX, FastMetrics, PendingBatches
 
 NAMES = ("http.request.method", "http.route", "http.response.status_code")
 
@@ -25,8 +27,8 @@ def test_point_of_is_the_point_of_its_attributes_without_the_none_values() -> No
     assert "http.route" not in unmatched.attributes
 
 
-@pytest.mark.parametrize("size", [1, 2, SMALL_ARRAY_MAX, SMALL_ARRAY_MAX + 1, 1000])
-def test_record_many_counts_like_one_record_per_value_on_either_path(size: int) -> None:
+@pytest.mark.parametrize("size", [1, 2, 100, PENDING_ROWS_MAX, 2 * PENDING_ROWS_MAX + 3])
+def test_record_many_counts_like_one_record_per_value_queued_or_not(size: int) -> None:
     bounds = [0.1, 0.5, 0.9]
     rng = np.random.default_rng(size)
     values = np.where(rng.random(size) < 0.3, rng.choice(bounds, size), rng.random(size)).astype(np.float32)
@@ -42,3 +44,52 @@ def test_record_many_counts_like_one_record_per_value_on_either_path(size: int) 
     assert list(got.bucket_counts) == list(expected.bucket_counts)
     assert (got.count, got.min, got.max) == (expected.count, expected.min, expected.max) == (size, values.min(), values.max())
     assert got.sum == pytest.approx(expected.sum, rel=1e-12)
+
+
+def test_record_many_queues_and_every_snapshot_counts_what_is_queued() -> None:
+    point = FastMetrics("t", Resource.create({})).histogram("h", "1", "test", [0.5]).point()
+    point.record_many(np.array([0.25, 0.75, 0.75]))
+    first = point.snapshot(0, 1)
+    assert first is not None and list(first.bucket_counts) == [1, 2] and first.count == 3
+    point.record(0.1)
+    point.record_many(np.array([0.9]))
+    second = point.snapshot(0, 2)
+    assert second is not None and list(second.bucket_counts) == [2, 3] and (second.min, second.max) == (0.1, 0.9)
+    assert second.sum == pytest.approx(2.75)
+
+
+def test_pending_batches_fold_when_full_and_on_flush_never_twice() -> None:
+    folded: list[list[str]] = []
+    queue: PendingBatches[str] = PendingBatches(folded.append, max_rows=10, subject="t")
+    queue.add("a", 4)
+    queue.add("b", 5)
+    assert folded == []  # 9 rows: still queued
+    queue.add("c", 1)
+    assert folded == [["a", "b", "c"]]  # 10 rows: counted by the add that filled the queue
+    queue.add("d", 3)
+    queue.flush()
+    queue.flush()
+    assert folded == [["a", "b", "c"], ["d"]]
+
+
+def test_a_failing_fold_is_logged_once_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(items: list[int]) -> None:
+        raise ValueError("planted fold failure")
+
+    queue: PendingBatches[int] = PendingBatches(broken, max_rows=2, subject="h")
+    with caplog.at_level(logging.DEBUG, logger="otel.fastmetrics"):
+        queue.add(1, 2)  # fills the queue: the fold fails inside the request's call, which goes on
+        queue.add(2, 1)
+        queue.flush()  # at a read: the reader goes on
+    assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.DEBUG]
+    assert "counting queued batches of h failed" in caplog.records[0].getMessage()
+
+
+def test_a_counter_vector_read_counts_its_queued_batches_first() -> None:
+    vector = FastMetrics("t", Resource.create({})).counter_vector("v", "1", "test", [{"k": "a"}, {"k": "b"}])
+    queue = vector.pending_batches(lambda batches: np.bincount(np.concatenate(batches), minlength=2))
+    queue.add(np.array([0, 1, 1]), 3)
+    assert vector.values() == [1, 2]
+    queue.add(np.array([1]), 1)
+    metric = vector.metric(0, 1)
+    assert metric is not None and [p.value for p in metric.data.data_points] == [1, 3]
