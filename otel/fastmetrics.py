@@ -19,6 +19,7 @@ import logging
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from time import time_ns
@@ -56,16 +57,18 @@ log = logging.getLogger(__name__)
 
 
 class PendingBatches(Generic[T]):
-    """Whole batches queued on the request path and counted together by ``fold``, ``max_rows`` rows at a time.
+    """Whole batches queued on the request path and counted together by ``fold``, about ``max_rows`` rows at a time.
 
     Why: on a busy server each numpy call of a request's metrics costs many times its own work: it
     releases the GIL, which hands the interpreter to another thread, and runs cache-cold
-    (BENCHMARKS.md, "Small batches"). Queued, a batch costs its request a locked append; the numpy
-    calls run once per ``max_rows`` rows, on the thread whose batch fills the queue, or when the
-    metric is read: ``flush`` counts everything queued before it returns, so a read is always exact.
-    The queued items are kept by reference until then: callers must not change them after ``add``.
-    A ``fold`` that raises is logged (once at WARNING) and its batches are not counted; it never
-    reaches the request or the metric reader.
+    (BENCHMARKS.md, "Small batches"). Queued, a batch costs its request a locked append. Once the
+    queue holds ``max_rows`` rows, one background thread counts it (a request never waits for a
+    count, which on a busy server waits for the GIL at each numpy call); past four times that, the
+    request that adds counts it itself, so the queue stays bounded. ``flush`` counts everything
+    queued before it returns, and every read of the metric calls it, so reads are exact.
+    Items are kept by reference until counted: callers must not change them after ``add``.
+    ``max_rows=0`` counts each batch as it is added. A ``fold`` that raises is logged (once at
+    WARNING) and its batches are not counted; it never reaches the request or the metric reader.
     """
 
     def __init__(self, fold: Callable[[list[T]], None], max_rows: int, subject: str) -> None:
@@ -73,30 +76,50 @@ class PendingBatches(Generic[T]):
         self._max_rows = max_rows
         self._items: list[T] = []
         self._rows = 0
+        self._scheduled = False  # a background count is on its way
         self._lock = threading.Lock()  # guards the queue; held for an append only
         self._folding = threading.Lock()  # one fold at a time: a read waits for a fold in progress
         self._failures = FailureLog(log, f"counting queued batches of {subject}", "those batches are not counted")
 
     def add(self, item: T, rows: int) -> None:
-        """Queue ``item`` (a batch of ``rows`` rows); count the queue now when it holds ``max_rows`` rows."""
+        """Queue ``item`` (a batch of ``rows`` rows); see the class docstring for when it is counted."""
         with self._lock:
             self._items.append(item)
             self._rows += rows
-            if self._rows < self._max_rows:
+            if self._rows < self._max_rows or (self._scheduled and self._rows < 4 * self._max_rows):
                 return
-        self.flush()
+            background = self._max_rows > 0 and self._rows < 4 * self._max_rows
+            self._scheduled = self._scheduled or background
+        if background:
+            _background_counter().submit(self.flush)
+        else:
+            self.flush()
 
     def flush(self) -> None:
         """Count every queued batch before returning."""
         with self._folding:
             with self._lock:
-                items, self._items, self._rows = self._items, [], 0
+                items, self._items, self._rows, self._scheduled = self._items, [], 0, False
             if not items:
                 return
             try:
                 self._fold(items)
             except Exception:  # telemetry never fails the request or the export; logged once
                 self._failures("PendingBatches.flush")
+
+
+_counter_thread: ThreadPoolExecutor | None = None
+_counter_thread_lock = threading.Lock()
+
+
+def _background_counter() -> ThreadPoolExecutor:
+    """The one thread per process that counts full queues, started on first use (after any fork)."""
+    global _counter_thread  # noqa: PLW0603 - one lazily started thread per process
+    if _counter_thread is None:
+        with _counter_thread_lock:
+            if _counter_thread is None:
+                _counter_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otel-batch-counts")
+    return _counter_thread
 
 
 class HistogramPoint:
@@ -112,7 +135,6 @@ class HistogramPoint:
         "_max",
         "_min",
         "_pending",
-        "_pending_rows",
         "_sum",
         "attributes",
     )
@@ -127,8 +149,7 @@ class HistogramPoint:
         self._min = float("inf")
         self._max = float("-inf")
         self._exemplars: list[tuple[float, int, int, int] | None] = [None] * (len(bounds) + 1)
-        self._pending: list[np.ndarray] = []  # record_many's arrays, counted at PENDING_ROWS_MAX values or at snapshot
-        self._pending_rows = 0
+        self._pending: PendingBatches[np.ndarray] | None = None  # record_many's queue, made on first use
         self._lock = threading.Lock()
 
     def record(self, value: float, sampled: SpanContext | None = None) -> None:
@@ -149,36 +170,37 @@ class HistogramPoint:
     def record_many(self, values: np.ndarray) -> None:
         """Add every value of a 1-D array; no exemplar (a batch has no single span to point at).
 
-        The array is queued, not counted: :data:`PENDING_ROWS_MAX` values at a time, or at the next
-        ``snapshot``, are counted with one ``searchsorted``/``bincount`` (see ``PendingBatches`` for
-        why). It is kept by reference until then: do not change it after the call.
+        The array is queued (``PendingBatches``) and counted with the next ones by one
+        ``searchsorted``/``bincount``, at the latest by the next ``snapshot``. It is kept by
+        reference until then: do not change it after the call.
         """
         if values.size == 0:
             return
-        with self._lock:
-            self._pending.append(values)
-            self._pending_rows += values.size
-            if self._pending_rows >= PENDING_ROWS_MAX:
-                self._count_pending()
+        pending = self._pending
+        if pending is None:
+            with self._lock:
+                if self._pending is None:
+                    self._pending = PendingBatches(self._count_arrays, PENDING_ROWS_MAX, "a histogram's batches")
+                pending = self._pending
+        pending.add(values, values.size)
 
-    def _count_pending(self) -> None:
-        """Count the queued arrays; the caller holds the lock."""
-        values = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
-        self._pending, self._pending_rows = [], 0
+    def _count_arrays(self, arrays: list[np.ndarray]) -> None:
+        values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         tally = np.bincount(np.searchsorted(self._bounds_array, values, side="left"), minlength=len(self._counts)).tolist()
-        self._counts = [a + b for a, b in zip(self._counts, tally, strict=True)]
-        self._sum += float(values.sum(dtype=np.float64))
-        self._count += int(values.size)
-        low, high = float(values.min()), float(values.max())
-        if low < self._min:
-            self._min = low
-        if high > self._max:
-            self._max = high
+        total, low, high = float(values.sum(dtype=np.float64)), float(values.min()), float(values.max())
+        with self._lock:
+            self._counts = [a + b for a, b in zip(self._counts, tally, strict=True)]
+            self._sum += total
+            self._count += int(values.size)
+            if low < self._min:
+                self._min = low
+            if high > self._max:
+                self._max = high
 
     def snapshot(self, start_ns: int, now_ns: int) -> HistogramDataPoint | None:
+        if self._pending is not None:
+            self._pending.flush()
         with self._lock:
-            if self._pending:
-                self._count_pending()
             if self._count == 0:
                 return None
             counts, total, count, low, high = tuple(self._counts), self._sum, self._count, self._min, self._max

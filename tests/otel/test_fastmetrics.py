@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 import pytest
@@ -58,29 +59,58 @@ def test_record_many_queues_and_every_snapshot_counts_what_is_queued() -> None:
     assert second.sum == pytest.approx(2.75)
 
 
-def test_pending_batches_fold_when_full_and_on_flush_never_twice() -> None:
+def test_pending_batches_count_a_full_queue_in_the_background_and_everything_on_flush() -> None:
     folded: list[list[str]] = []
-    queue: PendingBatches[str] = PendingBatches(folded.append, max_rows=10, subject="t")
+    counted = threading.Event()
+    caller = threading.get_ident()
+    threads: list[int] = []
+
+    def fold(items: list[str]) -> None:
+        folded.append(items)
+        threads.append(threading.get_ident())
+        counted.set()
+
+    queue: PendingBatches[str] = PendingBatches(fold, max_rows=10, subject="t")
     queue.add("a", 4)
     queue.add("b", 5)
     assert folded == []  # 9 rows: still queued
-    queue.add("c", 1)
-    assert folded == [["a", "b", "c"]]  # 10 rows: counted by the add that filled the queue
+    queue.add("c", 1)  # 10 rows: counted, but not by this call
+    assert counted.wait(5), "a full queue is counted without a read"
+    assert folded == [["a", "b", "c"]] and threads[0] != caller
     queue.add("d", 3)
     queue.flush()
     queue.flush()
-    assert folded == [["a", "b", "c"], ["d"]]
+    assert folded == [["a", "b", "c"], ["d"]]  # each batch counted once
+
+
+def test_a_queue_four_times_full_is_counted_by_the_request_that_adds_to_it() -> None:
+    folded: list[list[int]] = []
+    release = threading.Event()
+    started = threading.Event()
+
+    def fold(items: list[int]) -> None:
+        if threading.current_thread().name.startswith("otel-batch-counts"):
+            started.set()
+            release.wait(5)  # a background count that cannot keep up
+        folded.append(items)
+
+    queue: PendingBatches[int] = PendingBatches(fold, max_rows=2, subject="t")
+    queue.add(1, 2)  # full: handed to the background thread, which stalls
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    for item in range(2, 6):
+        queue.add(item, 2)  # the fourth add reaches 4 x max_rows: it waits for the stalled count, then counts its own
+    assert folded == [[1], [2, 3, 4, 5]]
 
 
 def test_a_failing_fold_is_logged_once_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     def broken(items: list[int]) -> None:
         raise ValueError("planted fold failure")
 
-    queue: PendingBatches[int] = PendingBatches(broken, max_rows=2, subject="h")
+    queue: PendingBatches[int] = PendingBatches(broken, max_rows=0, subject="h")
     with caplog.at_level(logging.DEBUG, logger="otel.fastmetrics"):
-        queue.add(1, 2)  # fills the queue: the fold fails inside the request's call, which goes on
+        queue.add(1, 2)  # max_rows=0: counted by the adding call, which goes on
         queue.add(2, 1)
-        queue.flush()  # at a read: the reader goes on
     assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.DEBUG]
     assert "counting queued batches of h failed" in caplog.records[0].getMessage()
 
