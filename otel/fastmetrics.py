@@ -1,11 +1,11 @@
 """Pre-aggregated instruments for the request path, merged into the SDK's collections.
 
-Why: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation". An instrument resolves its attribute set once
-(``point(...)``
-returns a bound handle); a record is then a bisect, a lock and three additions, and a whole batch of
-scores a locked append, counted with the next batches (``PendingBatches``). At each collection the SDK reader still does the
-exporting: ``otel.compat.attach_reader`` makes it append these points (``FastMetrics.merge_into``) to
-the ``MetricsData`` it receives. Semantics match the SDK defaults: cumulative temporality, explicit
+Why: BENCHMARKS.md, "Where the CPU goes: telemetry pieces in isolation". An instrument resolves
+its attribute set once (``point(...)`` returns a bound handle); a record is then a bisect, a lock and
+three additions, and a whole batch of scores a locked append, counted with the next batches
+(``PendingBatches``). At each collection the SDK reader still does the exporting:
+``otel.compat.attach_reader`` makes it append these points (``FastMetrics.merge_into``) to the
+``MetricsData`` it receives. Semantics match the SDK defaults: cumulative temporality, explicit
 buckets with ``(lower, upper]`` bounds, min/max, and one exemplar per bucket (the latest) for
 measurements taken while a sampled span was current.
 
@@ -61,7 +61,7 @@ class PendingBatches(Generic[T]):
 
     Why: on a busy server each numpy call of a request's metrics costs many times its own work: it
     releases the GIL, which hands the interpreter to another thread, and runs cache-cold
-    (BENCHMARKS.md, "Small batches"). Queued, a batch costs its request a locked append. Once the
+    (BENCHMARKS.md, "batch metrics queued"). Queued, a batch costs its request a locked append. Once the
     queue holds ``max_rows`` rows, one background thread counts it (a request never waits for a
     count, which on a busy server waits for the GIL at each numpy call); past four times that, the
     request that adds counts it itself, so the queue stays bounded. ``flush`` counts everything
