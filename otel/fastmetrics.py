@@ -16,6 +16,7 @@ instruments record through the SDK's own (same names, units, buckets, exemplars)
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
@@ -113,13 +114,22 @@ _counter_thread_lock = threading.Lock()
 
 
 def _background_counter() -> ThreadPoolExecutor:
-    """The one thread per process that counts full queues, started on first use (after any fork)."""
+    """The one thread per process that counts full queues, started on first use."""
     global _counter_thread  # noqa: PLW0603 - one lazily started thread per process
     if _counter_thread is None:
         with _counter_thread_lock:
             if _counter_thread is None:
                 _counter_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otel-batch-counts")
     return _counter_thread
+
+
+def _forget_counter_thread() -> None:
+    """In a forked child: the parent's thread is not there, so the next full queue starts a new one."""
+    global _counter_thread, _counter_thread_lock
+    _counter_thread, _counter_thread_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_counter_thread)
 
 
 class HistogramPoint:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import numpy as np
@@ -123,3 +124,16 @@ def test_a_counter_vector_read_counts_its_queued_batches_first() -> None:
     queue.add(np.array([1]), 1)
     metric = vector.metric(0, 1)
     assert metric is not None and [p.value for p in metric.data.data_points] == [1, 3]
+
+
+def test_a_forked_child_counts_full_queues_in_a_thread_of_its_own() -> None:
+    counted = threading.Event()
+    PendingBatches(lambda items: counted.set(), max_rows=1, subject="t").add(0, 1)  # the parent's thread starts
+    assert counted.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if a full queue is counted without a read
+        child = threading.Event()
+        PendingBatches(lambda items: child.set(), max_rows=1, subject="t").add(0, 1)
+        os._exit(0 if child.wait(5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
