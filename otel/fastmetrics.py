@@ -87,14 +87,16 @@ class PendingBatches(Generic[T]):
         with self._lock:
             self._items.append(item)
             self._rows += rows
-            if self._rows < self._max_rows or (self._scheduled and self._rows < 4 * self._max_rows):
+            if self._rows < self._max_rows:
                 return
-            background = self._max_rows > 0 and self._rows < 4 * self._max_rows
-            self._scheduled = self._scheduled or background
-        if background:
-            _background_counter().submit(self.flush)
-        else:
+            behind = self._rows >= 4 * self._max_rows  # also every add when max_rows is 0
+            if self._scheduled and not behind:
+                return
+            self._scheduled = self._scheduled or not behind
+        if behind:
             self.flush()
+        else:
+            _background_counter().submit(self.flush)
 
     def flush(self) -> None:
         """Count every queued batch before returning."""
@@ -159,7 +161,7 @@ class HistogramPoint:
         self._min = float("inf")
         self._max = float("-inf")
         self._exemplars: list[tuple[float, int, int, int] | None] = [None] * (len(bounds) + 1)
-        self._pending: PendingBatches[np.ndarray] | None = None  # record_many's queue, made on first use
+        self._pending: PendingBatches[np.ndarray] = PendingBatches(self._count_arrays, PENDING_ROWS_MAX, "a histogram's batches")
         self._lock = threading.Lock()
 
     def record(self, value: float, sampled: SpanContext | None = None) -> None:
@@ -184,15 +186,8 @@ class HistogramPoint:
         ``searchsorted``/``bincount``, at the latest by the next ``snapshot``. It is kept by
         reference until then: do not change it after the call.
         """
-        if values.size == 0:
-            return
-        pending = self._pending
-        if pending is None:
-            with self._lock:
-                if self._pending is None:
-                    self._pending = PendingBatches(self._count_arrays, PENDING_ROWS_MAX, "a histogram's batches")
-                pending = self._pending
-        pending.add(values, values.size)
+        if values.size:
+            self._pending.add(values, values.size)
 
     def _count_arrays(self, arrays: list[np.ndarray]) -> None:
         values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
@@ -208,8 +203,7 @@ class HistogramPoint:
                 self._max = high
 
     def snapshot(self, start_ns: int, now_ns: int) -> HistogramDataPoint | None:
-        if self._pending is not None:
-            self._pending.flush()
+        self._pending.flush()
         with self._lock:
             if self._count == 0:
                 return None

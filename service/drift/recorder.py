@@ -56,8 +56,8 @@ class DriftRecorder:
         self._score_edges, self._score_slots = list(score.edges), _decile_slots(score, slots)
         # Per numeric feature then the score: its name, edges and slot per bucket, for whole batches.
         self._edges_np = [
-            (f.name, np.asarray(f.edges, dtype=np.float64), np.asarray(_decile_slots(f, slots), dtype=np.intp))
-            for f in [*numeric, score]
+            (name, np.asarray(edges, dtype=np.float64), np.asarray(table, dtype=np.intp))
+            for name, edges, table in [*self._numeric, (score.name, self._score_edges, self._score_slots)]
         ]
         self._one_hot = _OneHotCounts.of(categorical, slots)
         self._warned_nan = False
@@ -122,7 +122,7 @@ class DriftRecorder:
 
         Few numpy calls per fold, however many batches: each one can hand the GIL to another thread.
         """
-        rows = len(batches[0].numbers[0]) if len(batches) == 1 else sum(len(b.numbers[0]) for b in batches)
+        rows = sum(len(b.numbers[0]) for b in batches)
         # Feature-major, as float64 (exact for the integer fields and the float32 scores): feature i is [i*rows, (i+1)*rows).
         values = np.concatenate([b.numbers[i] for i in range(len(self._edges_np)) for b in batches], dtype=np.float64)
         nan = bool(np.isnan(values).any())
