@@ -12,10 +12,8 @@ from pathlib import Path
 import httpx
 
 from service.api.schemas import EXAMPLE_APPLICATION
-from tests.support.net import free_port, serve, wait_service_ready
+from tests.support.net import ROOT, free_port, serve, wait_service_ready
 from tests.support.otlp_receiver import GrpcReceiver, HttpReceiver
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:

@@ -12,8 +12,7 @@ import pytest
 
 from service.__main__ import settings_from_args
 from service.config import SettingsError
-from tests.service.test_process import ROOT
-from tests.support.net import free_port, serve, wait_service_ready
+from tests.support.net import ROOT, free_port, serve, wait_service_ready
 from tests.support.otlp_receiver import HttpReceiver
 
 
